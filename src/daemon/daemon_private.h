@@ -1,0 +1,83 @@
+/* Inside the daemon module only: the subcommands, the home directory and
+ * the node's run loop. */
+#ifndef STRATOS_DAEMON_DAEMON_PRIVATE_H
+#define STRATOS_DAEMON_DAEMON_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stratos/st_config.h>
+#include <stratos/st_crypto.h>
+#include <stratos/st_node.h>
+
+/* Exit codes of every subcommand. */
+#define ST_EXIT_OK 0
+#define ST_EXIT_FAIL 1  /* the command could not do its work */
+#define ST_EXIT_USAGE 2 /* the command line is wrong */
+
+/* ---- command-line flags ---- */
+
+#define ST_MAX_OVERRIDES 32
+
+/* Flags shared by the subcommands. Strings are borrowed from argv. */
+typedef struct st_args {
+  const char *home;
+  const char *config;
+  const char *moniker;
+  const char *role;
+  bool reset;
+  const char *positional[4];
+  size_t npositional;
+  /* --section.key=value overrides of the config file */
+  const char *ov_section[ST_MAX_OVERRIDES];
+  const char *ov_key[ST_MAX_OVERRIDES];
+  const char *ov_value[ST_MAX_OVERRIDES];
+  char ov_store[ST_MAX_OVERRIDES][128];
+  size_t noverrides;
+} st_args_t;
+
+/* Flags a subcommand accepts, as a bitmask. */
+enum {
+  ST_FLAG_HOME = 1 << 0,
+  ST_FLAG_CONFIG = 1 << 1,
+  ST_FLAG_MONIKER = 1 << 2,
+  ST_FLAG_ROLE = 1 << 3,
+  ST_FLAG_RESET = 1 << 4,
+  ST_FLAG_OVERRIDE = 1 << 5,
+};
+
+/* Parses argv[first..argc). Prints a message and returns ST_EXIT_USAGE on
+ * an unknown or malformed flag, or more than maxpos positional words. */
+int st_daemon__parse_args(int argc, char **argv, int first, unsigned accepted,
+                          size_t maxpos, st_args_t *a);
+
+/* ---- home ---- */
+
+/* Resolves the home directory: --home, else $HOME/.stratos (or
+ * $HOME/.stratos-dev for dev). */
+int st_daemon__home_path(const char *flag, bool dev, char *out, size_t outcap);
+
+/* Creates the home layout and the node key. ST_EEXIST if the home already
+ * has a node key. Prints the node id when verbose. */
+int st_daemon__home_init(const char *home, const char *moniker, bool verbose);
+
+bool st_daemon__home_initialized(const char *home);
+
+/* Takes the home's lock file (flock). On ST_ELOCKED *pid receives the
+ * holder's pid when known. The fd stays open for the process's life. */
+int st_daemon__home_lock(const char *home, int *fd, long *pid);
+
+/* Removes what a home holds (config, keyring, data), keeping the lock. */
+int st_daemon__home_wipe(const char *home);
+
+int st_daemon__path(char *out, size_t cap, const char *home, const char *rel);
+
+/* ---- subcommands ---- */
+
+int st_daemon__cmd_init(int argc, char **argv);
+int st_daemon__cmd_keys(int argc, char **argv);
+int st_daemon__cmd_start(int argc, char **argv, int first, bool dev);
+
+/* Creates keyring/NAME.json; prints its address when verbose. */
+int st_daemon__key_add(const char *home, const char *name, bool verbose);
+
+#endif
