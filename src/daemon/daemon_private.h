@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <jansson.h>
 #include <stratos/st_config.h>
 #include <stratos/st_crypto.h>
 #include <stratos/st_node.h>
@@ -79,5 +80,26 @@ int st_daemon__cmd_start(int argc, char **argv, int first, bool dev);
 
 /* Creates keyring/NAME.json; prints its address when verbose. */
 int st_daemon__key_add(const char *home, const char *name, bool verbose);
+
+int st_daemon__cmd_testnet(int argc, char **argv);
+int st_daemon__cmd_tx(int argc, char **argv);
+int st_daemon__cmd_query(int argc, char **argv);
+
+/* ---- genesis (genesis.c) ---- */
+
+/* The default parameters of a new network, as JSON (caller decrefs). */
+json_t *st_daemon__genesis_params(void);
+/* A genesis with no accounts or validators yet. */
+int st_daemon__genesis_new(const char *chain_id, json_t **out);
+int st_daemon__genesis_add_validator(json_t *g, const char *name,
+                                     const uint8_t pk[ST_PUBKEY_LEN], int64_t power);
+int st_daemon__genesis_add_account(json_t *g, const char *address, const char *balance);
+/* Writes the dev network's genesis into home: its node the one validator,
+ * keyring/dev.json funded. */
+int st_daemon__dev_genesis(const char *home);
+/* Writes j to path atomically (tmp, fsync, rename). */
+int st_daemon__json_write(const char *path, json_t *j);
+int st_daemon__wallet_address(const char *home, const char *name, char *out, size_t cap);
+int st_daemon__node_pubkey(const char *home, uint8_t pk[ST_PUBKEY_LEN]);
 
 #endif

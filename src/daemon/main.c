@@ -16,6 +16,8 @@ static void usage(FILE *f) {
           "  stratosd keys list --home DIR\n"
           "  stratosd [start] --home DIR [--role=value,meta,resource|all] [--config FILE]\n"
           "  stratosd dev [--home DIR] [--reset]\n"
+          "  stratosd testnet --out DIR --validators N [--meta M] [--resource R]\n"
+          "                   [--base-port P] [--chain-id ID] [--accounts K]\n"
           "  stratosd version\n"
           "\n"
           "start and dev also take --section.key=value to override one key of\n"
@@ -48,6 +50,8 @@ int main(int argc, char **argv) {
     return st_daemon__cmd_init(argc, argv);
   if (strcmp(cmd, "keys") == 0)
     return st_daemon__cmd_keys(argc, argv);
+  if (strcmp(cmd, "testnet") == 0)
+    return st_daemon__cmd_testnet(argc, argv);
   if (strcmp(cmd, "version") == 0) {
     if (argc > 2) {
       fprintf(stderr, "stratosd: version takes no arguments (got %s)\n", argv[2]);

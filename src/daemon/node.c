@@ -154,7 +154,6 @@ static void print_ready(runner_t *r, bool dev) {
     printf("  node id:    %s\n", n->node_id);
     printf("  JSON-RPC:   %s\n", rpc);
     printf("  gateway:    %s\n", gw);
-    printf("  dashboard:  %s\n", gw);
     printf("  metrics:    %smetrics\n", gw);
     printf("Press Ctrl-C to stop.\n");
   }
@@ -258,6 +257,8 @@ int st_daemon__cmd_start(int argc, char **argv, int first, bool dev) {
       rc = st_daemon__home_init(home, "dev", false);
       if (rc == 0)
         rc = st_daemon__key_add(home, "dev", false);
+      if (rc == 0)
+        rc = st_daemon__dev_genesis(home);
       if (rc != 0) {
         fprintf(stderr, "stratosd: cannot create dev home %s: %s\n", home, st_strerror(rc));
         return ST_EXIT_FAIL;
@@ -278,7 +279,8 @@ int st_daemon__cmd_start(int argc, char **argv, int first, bool dev) {
   if (dev && a.reset) {
     if ((rc = st_daemon__home_wipe(home)) != 0 ||
         (rc = st_daemon__home_init(home, "dev", false)) != 0 ||
-        (rc = st_daemon__key_add(home, "dev", false)) != 0) {
+        (rc = st_daemon__key_add(home, "dev", false)) != 0 ||
+        (rc = st_daemon__dev_genesis(home)) != 0) {
       fprintf(stderr, "stratosd: cannot reset dev home %s: %s\n", home, st_strerror(rc));
       close(r->lock_fd);
       return ST_EXIT_FAIL;

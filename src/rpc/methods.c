@@ -86,11 +86,12 @@ static void m_status(st_rpc_call_t *call, json_t *params, void *ud) {
            (unsigned)node->gw_port);
   st_hex_encode(node->node_key.pk, ST_PUBKEY_LEN, pk, sizeof(pk));
   uint64_t up = (now_ms() - node->start_ms) / 1000u;
-  json_t *r = json_pack("{s:{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:n},s:I,s:n}",
+  json_t *r = json_pack("{s:{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:o},s:I,s:n}",
                         "node_info", "id", node->node_id, "pub_key", pk,
                         "moniker", node->cfg.moniker, "version", ST_VERSION,
                         "roles", roles_json(node->roles), "rpc_address", rpc_addr,
                         "gateway_address", gw_addr, "network",
+                        node->chain_id[0] ? json_string(node->chain_id) : json_null(),
                         "uptime_seconds", (json_int_t)up, "sync_info");
   /* The chain, when it runs, adds sync_info and validator_info. */
   status_wait_t *w = malloc(sizeof(*w));

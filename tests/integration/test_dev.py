@@ -1,5 +1,6 @@
 """`stratosd dev`: the one-process devnet with every role."""
 
+import json
 import os
 import signal
 import time
@@ -33,6 +34,15 @@ class DevTest(NodeTestCase):
                         "gateway line without %s:\n%s" % (node.gateway_url, gw_lines))
         info = node.result("status")["node_info"]
         self.assertEqual(info["roles"], ["value", "meta", "resource"])
+        # A fresh dev home is a one-validator network with a funded wallet.
+        self.assertEqual(info["network"], "stratos-dev")
+        genesis = json.load(open(os.path.join(home, "config", "genesis.json")))
+        self.assertEqual(genesis["chain_id"], "stratos-dev")
+        self.assertEqual([v["pub_key"] for v in genesis["validators"]], [info["pub_key"]])
+        rc, out, err = harness.run(["keys", "show", "dev", "--home", home])
+        self.assertEqual(rc, 0, err)
+        dev_addr = out.split("address:")[1].split()[0]
+        self.assertEqual([a["address"] for a in genesis["accounts"]], [dev_addr])
         self.assertTrue(info["id"].startswith("stsds1"), info)
         self.assertEqual(harness.http_request(node.gateway_url, path="/healthz")[0], 200)
         node.kill(signal.SIGINT)

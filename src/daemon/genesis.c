@@ -1,0 +1,135 @@
+/* Writing genesis files for new networks: `stratosd dev` (one validator,
+ * a funded dev wallet) and `stratosd testnet` (N validators that peer with
+ * each other). Parameters default to values fit for a localnet on one
+ * machine: blocks every few hundred milliseconds. The format is in
+ * docs/genesis.md; the chain module validates it when the node starts. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <stratos/st_err.h>
+#include "daemon/daemon_private.h"
+
+static int64_t now_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+json_t *st_daemon__genesis_params(void) {
+  return json_pack(
+    "{s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:i,s:i,s:i},"
+    " s:{s:i,s:i,s:i,s:i},"
+    " s:{s:s,s:i}}",
+    "consensus", "timeout_propose_ms", 1000, "timeout_propose_delta_ms", 500,
+    "timeout_prevote_ms", 500, "timeout_prevote_delta_ms", 250, "timeout_precommit_ms", 500,
+    "timeout_precommit_delta_ms", 250, "timeout_commit_ms", 200, "create_empty_blocks", 1,
+    "empty_blocks_interval_ms", 0, "max_block_bytes", 4194304, "max_block_txs", 10000,
+    "mempool", "max_txs", 20000, "max_bytes", 67108864, "max_tx_bytes", 65536,
+    "cache_size", 100000,
+    "auth", "min_fee_per_byte", "1000000000", "max_memo_bytes", 256);
+}
+
+int st_daemon__genesis_new(const char *chain_id, json_t **out) {
+  json_t *g = json_pack("{s:s,s:I,s:o,s:[],s:[]}", "chain_id", chain_id,
+                        "genesis_time_ms", (json_int_t)now_ms(), "params",
+                        st_daemon__genesis_params(), "accounts", "validators");
+  if (!g)
+    return ST_ENOMEM;
+  *out = g;
+  return 0;
+}
+
+int st_daemon__genesis_add_validator(json_t *g, const char *name,
+                                     const uint8_t pk[ST_PUBKEY_LEN], int64_t power) {
+  char hex[2 * ST_PUBKEY_LEN + 1];
+  st_hex_encode(pk, ST_PUBKEY_LEN, hex, sizeof(hex));
+  return json_array_append_new(json_object_get(g, "validators"),
+                               json_pack("{s:s,s:s,s:I}", "name", name, "pub_key", hex,
+                                         "power", (json_int_t)power))
+           ? ST_ENOMEM
+           : 0;
+}
+
+int st_daemon__genesis_add_account(json_t *g, const char *address, const char *balance) {
+  return json_array_append_new(json_object_get(g, "accounts"),
+                               json_pack("{s:s,s:s}", "address", address, "balance",
+                                         balance))
+           ? ST_ENOMEM
+           : 0;
+}
+
+int st_daemon__json_write(const char *path, json_t *j) {
+  char tmp[ST_PATH_MAX];
+  if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+    return ST_E2BIG;
+  if (json_dump_file(j, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
+    return ST_EIO;
+  int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fsync(fd) != 0) {
+    if (fd >= 0)
+      close(fd);
+    unlink(tmp);
+    return ST_EIO;
+  }
+  close(fd);
+  if (rename(tmp, path) != 0) {
+    unlink(tmp);
+    return ST_EIO;
+  }
+  return 0;
+}
+
+int st_daemon__wallet_address(const char *home, const char *name, char *out, size_t cap) {
+  char p[ST_PATH_MAX];
+  if (snprintf(p, sizeof(p), "%s/keyring/%s.json", home, name) >= (int)sizeof(p))
+    return ST_E2BIG;
+  st_keypair_t kp;
+  int rc = st_keyfile_read(p, &kp);
+  if (rc != 0)
+    return rc;
+  uint8_t addr[ST_ADDR_LEN];
+  st_addr_from_pubkey(kp.pk, addr);
+  st_key_wipe(&kp);
+  return st_addr_encode(ST_HRP_WALLET, addr, out, cap);
+}
+
+int st_daemon__node_pubkey(const char *home, uint8_t pk[ST_PUBKEY_LEN]) {
+  char p[ST_PATH_MAX];
+  int rc = st_daemon__path(p, sizeof(p), home, "config/node_key.json");
+  if (rc != 0)
+    return rc;
+  st_keypair_t kp;
+  if ((rc = st_keyfile_read(p, &kp)) != 0)
+    return rc;
+  memcpy(pk, kp.pk, ST_PUBKEY_LEN);
+  st_key_wipe(&kp);
+  return 0;
+}
+
+/* 1,000,000,000 STOS in wei: the dev wallet's and each localnet wallet's
+ * opening balance. */
+#define FUNDED_BALANCE "1000000000000000000000000000"
+
+int st_daemon__dev_genesis(const char *home) {
+  char p[ST_PATH_MAX], addr[ST_ADDR_STR_MAX];
+  uint8_t pk[ST_PUBKEY_LEN];
+  json_t *g = NULL;
+  int rc = st_daemon__node_pubkey(home, pk);
+  if (rc == 0)
+    rc = st_daemon__wallet_address(home, "dev", addr, sizeof(addr));
+  if (rc == 0)
+    rc = st_daemon__genesis_new("stratos-dev", &g);
+  if (rc == 0)
+    rc = st_daemon__genesis_add_validator(g, "dev", pk, 10);
+  if (rc == 0)
+    rc = st_daemon__genesis_add_account(g, addr, FUNDED_BALANCE);
+  if (rc == 0)
+    rc = st_daemon__path(p, sizeof(p), home, "config/genesis.json");
+  if (rc == 0)
+    rc = st_daemon__json_write(p, g);
+  json_decref(g);
+  return rc;
+}
