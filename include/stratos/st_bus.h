@@ -45,6 +45,8 @@ typedef enum st_msg_type {
   ST_MSG_NET_PEER,      /* net -> subscribers: st_net_peer_event_t */
   ST_MSG_NET_SUBSCRIBE, /* any -> net: st_net_sub_t */
   ST_MSG_NET_BAN,       /* any -> net: st_net_ban_t */
+  /* rpc (st_rpc.h) */
+  ST_MSG_RPC_EVENT,     /* any -> rpc: json_t* event for WebSocket subscribers */
   ST_MSG_TEST_BASE = 1000 /* unit tests use types from here */
 } st_msg_type;
 

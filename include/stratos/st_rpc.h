@@ -37,6 +37,13 @@ void st_rpc_error(st_rpc_call_t *call, int code, const char *message, json_t *da
 int st_rpc_decode(const char *body, size_t len, json_t **calls, int *is_batch,
                   json_t **err_resp);
 
+/* Publishes an event to WebSocket subscribers through the bus. type is
+ * the event name ("NewBlock", "Tx", ...); attrs (stolen) is an object of
+ * string attributes that queries match, e.g. {"tx.hash": "ab12..."};
+ * data (stolen) is what subscribers receive. Thread-safe. */
+int st_rpc_publish(st_bus_t *bus, st_mod_id from, const char *type, json_t *attrs,
+                   json_t *data);
+
 /* The module's hooks: init creates the server and sets node->rpc, start
  * listens on rpc.laddr. */
 extern const st_module_t st_rpc_module;

@@ -30,6 +30,7 @@ struct st_rpc {
   size_t nmethods;
   size_t max_batch;
   batch_t *live; /* batches waiting for answers, freed at stop */
+  st_rpc_ws_hub_t ws; /* WebSocket clients and subscriptions */
 };
 
 struct st_rpc_call {
@@ -47,7 +48,8 @@ typedef struct guard {
 struct batch {
   st_rpc_t *rpc;
   batch_t *prev, *next; /* in rpc->live */
-  h2o_req_t *req; /* NULL once the client is gone */
+  h2o_req_t *req; /* HTTP: NULL once the client is gone */
+  st_rpc_ws_t *ws; /* WebSocket: the connection the calls came on */
   guard_t *guard;
   int is_batch;
   size_t ncalls;
@@ -134,6 +136,8 @@ int st_rpc_decode(const char *body, size_t len, json_t **calls, int *is_batch,
 /* ---- answering ---- */
 
 static void batch_free(batch_t *b) {
+  if (b->ws)
+    st_rpc__ws_release(b->ws);
   if (b->prev)
     b->prev->next = b->next;
   else if (b->rpc->live == b)
@@ -159,7 +163,7 @@ static void on_guard_dispose(void *p) {
 }
 
 static void batch_finish(batch_t *b) {
-  if (b->req) {
+  if (b->req || b->ws) {
     json_t *out = b->is_batch ? json_array() : NULL;
     for (size_t i = 0; i < b->ncalls; i++) {
       st_rpc_call_t *c = &b->calls[i];
@@ -170,16 +174,25 @@ static void batch_finish(batch_t *b) {
       else
         out = json_incref(c->response);
     }
-    if (!out || (json_is_array(out) && json_array_size(out) == 0))
+    int empty = !out || (json_is_array(out) && json_array_size(out) == 0);
+    if (b->ws) {
+      if (!empty)
+        st_rpc__ws_send(b->ws, out);
+    } else if (empty) {
       st_http_send(b->req, 204, NULL, NULL, 0);
-    else
+    } else {
       st_http_send_json(b->req, 200, out);
+    }
     json_decref(out);
     if (b->guard)
       b->guard->batch = NULL;
   }
   batch_free(b);
 }
+
+st_rpc_ws_t *st_rpc__call_ws(const st_rpc_call_t *call) { return call->batch->ws; }
+
+json_t *st_rpc__call_id(const st_rpc_call_t *call) { return call->id; }
 
 static void answer(st_rpc_call_t *call, json_t *response) {
   if (call->answered) {
@@ -250,27 +263,23 @@ static void dispatch(st_rpc_t *rpc, st_rpc_call_t *call) {
   m->fn(call, params, m->ud);
 }
 
-static int on_post(h2o_req_t *req, const st_http_match_t *match, void *ud) {
-  st_rpc_t *rpc = ud;
-  const char *body = req->entity.base ? req->entity.base : "";
-  size_t len = req->entity.base ? req->entity.len : 0;
-  json_t *calls, *err;
-  int is_batch;
-  if (st_rpc_decode(body, len, &calls, &is_batch, &err) != 0) {
-    st_http_send_json(req, 200, err);
-    json_decref(err);
-    return 0;
-  }
+/* Runs a decoded body: answers through the HTTP request, or through the
+ * WebSocket connection when ws is set. Steals calls. */
+static void run_calls(st_rpc_t *rpc, json_t *calls, int is_batch, h2o_req_t *req,
+                      st_rpc_ws_t *ws) {
   size_t n = json_array_size(calls);
   if (is_batch && n > rpc->max_batch) {
     char msg[96];
     snprintf(msg, sizeof(msg), "invalid request: batch of %zu calls, at most %zu allowed",
              n, rpc->max_batch);
-    err = error_response(NULL, ST_RPC_INVALID_REQUEST, msg, NULL);
-    st_http_send_json(req, 200, err);
+    json_t *err = error_response(NULL, ST_RPC_INVALID_REQUEST, msg, NULL);
+    if (ws)
+      st_rpc__ws_send(ws, err);
+    else
+      st_http_send_json(req, 200, err);
     json_decref(err);
     json_decref(calls);
-    return 0;
+    return;
   }
   batch_t *b = calloc(1, sizeof(*b));
   if (!b)
@@ -281,6 +290,9 @@ static int on_post(h2o_req_t *req, const st_http_match_t *match, void *ud) {
     rpc->live->prev = b;
   rpc->live = b;
   b->req = req;
+  b->ws = ws;
+  if (ws)
+    st_rpc__ws_retain(ws);
   b->is_batch = is_batch;
   b->ncalls = n;
   b->pending = n;
@@ -288,8 +300,10 @@ static int on_post(h2o_req_t *req, const st_http_match_t *match, void *ud) {
   b->calls = calloc(n, sizeof(*b->calls));
   if (!b->calls)
     abort();
-  b->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*b->guard), on_guard_dispose);
-  b->guard->batch = b;
+  if (req) {
+    b->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*b->guard), on_guard_dispose);
+    b->guard->batch = b;
+  }
   for (size_t i = 0; i < n; i++) {
     json_t *w = json_array_get(calls, i);
     st_rpc_call_t *c = &b->calls[i];
@@ -310,7 +324,7 @@ static int on_post(h2o_req_t *req, const st_http_match_t *match, void *ud) {
   }
   if (b->pending == 0) {
     batch_finish(b);
-    return 0;
+    return;
   }
   /* Dispatch last, as a method may answer at once and finish the batch. */
   size_t left = b->pending;
@@ -321,6 +335,31 @@ static int on_post(h2o_req_t *req, const st_http_match_t *match, void *ud) {
     left--;
     dispatch(rpc, c);
   }
+}
+
+void st_rpc__run_text(st_rpc_t *rpc, st_rpc_ws_t *ws, const char *body, size_t len) {
+  json_t *calls, *err;
+  int is_batch;
+  if (st_rpc_decode(body, len, &calls, &is_batch, &err) != 0) {
+    st_rpc__ws_send(ws, err);
+    json_decref(err);
+    return;
+  }
+  run_calls(rpc, calls, is_batch, NULL, ws);
+}
+
+static int on_post(h2o_req_t *req, const st_http_match_t *match, void *ud) {
+  st_rpc_t *rpc = ud;
+  const char *body = req->entity.base ? req->entity.base : "";
+  size_t len = req->entity.base ? req->entity.len : 0;
+  json_t *calls, *err;
+  int is_batch;
+  if (st_rpc_decode(body, len, &calls, &is_batch, &err) != 0) {
+    st_http_send_json(req, 200, err);
+    json_decref(err);
+    return 0;
+  }
+  run_calls(rpc, calls, is_batch, req, NULL);
   return 0;
 }
 
@@ -344,6 +383,8 @@ int st_rpc__new(st_node_t *node, st_rpc_t **out) {
   st_http_opts_t o = {"rpc", node->cfg.rpc_max_body, node->metrics, on_http_error, rpc};
   st_http_new(node->loop, &o, &rpc->http);
   st_http_route(rpc->http, "POST", "/", on_post, rpc);
+  st_http_route(rpc->http, "GET", "/websocket", st_rpc__ws_upgrade, rpc);
+  st_rpc__ws_init(rpc);
   st_rpc__register_node_methods(rpc, node);
   *out = rpc;
   return 0;
@@ -356,6 +397,8 @@ int st_rpc__listen(st_rpc_t *rpc) {
 
 uint16_t st_rpc__port(const st_rpc_t *rpc) { return st_http_port(rpc->http); }
 
+st_rpc_ws_hub_t *st_rpc__hub(st_rpc_t *rpc) { return &rpc->ws; }
+
 void st_rpc__free(st_rpc_t *rpc) {
   if (!rpc)
     return;
@@ -367,6 +410,7 @@ void st_rpc__free(st_rpc_t *rpc) {
       b->guard->batch = NULL;
     batch_free(b);
   }
+  st_rpc__ws_close_all(rpc);
   st_http_close(rpc->http);
   for (size_t i = 0; i < rpc->nmethods; i++)
     free(rpc->methods[i].name);
@@ -399,7 +443,11 @@ static int rpc_start(void *state) {
   return rc;
 }
 
-static void rpc_on_msg(void *state, st_msg_t *msg) { (void)state; (void)msg; }
+static void rpc_on_msg(void *state, st_msg_t *msg) {
+  st_rpc_t *rpc = state;
+  if (msg->type == ST_MSG_RPC_EVENT && msg->data)
+    st_rpc__ws_publish(rpc, msg->data);
+}
 
 static void rpc_stop(void *state) { st_rpc__free(state); }
 

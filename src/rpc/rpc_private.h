@@ -5,6 +5,39 @@
 #include <stratos/st_node.h>
 #include <stratos/st_rpc.h>
 
+/* ---- WebSocket (ws.c) ---- */
+
+typedef struct st_rpc_ws st_rpc_ws_t;
+
+/* The WebSocket clients of one rpc server. */
+typedef struct st_rpc_ws_hub {
+  st_rpc_ws_t *head;
+  size_t count;
+  uint64_t events_sent;
+  uint64_t slow_closed;
+} st_rpc_ws_hub_t;
+
+void st_rpc__ws_init(st_rpc_t *rpc);
+int st_rpc__ws_upgrade(h2o_req_t *req, const st_http_match_t *m, void *ud);
+/* Sends one JSON value as a text frame (if the client is still there). */
+void st_rpc__ws_send(st_rpc_ws_t *ws, json_t *j);
+void st_rpc__ws_retain(st_rpc_ws_t *ws);
+void st_rpc__ws_release(st_rpc_ws_t *ws);
+void st_rpc__ws_close_all(st_rpc_t *rpc);
+/* Delivers an event ({"type","attrs","data"}, borrowed) to matching
+ * subscriptions. */
+void st_rpc__ws_publish(st_rpc_t *rpc, json_t *event);
+
+/* ---- shared inside the module (rpc.c) ---- */
+
+st_rpc_ws_hub_t *st_rpc__hub(st_rpc_t *rpc);
+/* Runs a JSON-RPC text message that came on a WebSocket. */
+void st_rpc__run_text(st_rpc_t *rpc, st_rpc_ws_t *ws, const char *body, size_t len);
+/* The WebSocket a call came on, or NULL for HTTP. */
+st_rpc_ws_t *st_rpc__call_ws(const st_rpc_call_t *call);
+/* The call's id (borrowed; NULL for a notification). */
+json_t *st_rpc__call_id(const st_rpc_call_t *call);
+
 int st_rpc__new(st_node_t *node, st_rpc_t **out);
 int st_rpc__listen(st_rpc_t *rpc);
 uint16_t st_rpc__port(const st_rpc_t *rpc);
