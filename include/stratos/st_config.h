@@ -15,7 +15,7 @@
 
 #define ST_HOST_MAX 64
 #define ST_MONIKER_MAX 64
-#define ST_PEERS_MAX 1024
+#define ST_PEERS_MAX 8192
 
 typedef struct st_laddr {
   char host[ST_HOST_MAX];
@@ -45,6 +45,8 @@ typedef struct st_config {
   size_t map_size;
   /* [bus] */
   size_t queue_len;
+  /* [debug] */
+  bool byzantine_double_prevote; /* tests only: sign conflicting prevotes */
 } st_config_t;
 
 /* Fills c with the defaults of config/stratosd.conf. */

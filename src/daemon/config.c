@@ -32,6 +32,7 @@ static const struct {
   {"p2p", "max_outbound", "10"},
   {"store", "map_size_mb", "4096"},
   {"bus", "queue_len", "4096"},
+  {"debug", "byzantine_double_prevote", "false"},
 };
 
 void st_config_defaults(st_config_t *c) {
@@ -189,10 +190,10 @@ int st_config_set(st_config_t *c, const char *section, const char *key,
     want = "a byte count from 1024 to 67108864";
     rc = parse_size(value, 1024, 64u << 20, &c->gw_max_body);
   } else if (IS("p2p", "persistent_peers")) {
-    want = "a list shorter than 1024 bytes";
+    want = "a list shorter than 8192 bytes";
     rc = copy_str(c->persistent_peers, sizeof(c->persistent_peers), value);
   } else if (IS("p2p", "seeds")) {
-    want = "a list shorter than 1024 bytes";
+    want = "a list shorter than 8192 bytes";
     rc = copy_str(c->seeds, sizeof(c->seeds), value);
   } else if (IS("p2p", "max_inbound") || IS("p2p", "max_outbound")) {
     want = "a count from 0 to 1000";
@@ -208,6 +209,13 @@ int st_config_set(st_config_t *c, const char *section, const char *key,
     rc = parse_size(value, 16, 1u << 20, &n);
     if (rc == 0)
       c->map_size = n << 20;
+  } else if (IS("debug", "byzantine_double_prevote")) {
+    want = "true or false";
+    rc = ST_EINVAL;
+    if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
+      c->byzantine_double_prevote = value[0] == 't';
+      rc = 0;
+    }
   } else if (IS("bus", "queue_len")) {
     want = "a count from 16 to 1048576";
     rc = parse_size(value, 16, 1u << 20, &c->queue_len);
@@ -259,14 +267,47 @@ struct load_ctx {
   char *err;
   size_t errcap;
   int failed;
+  int seen_peers, seen_seeds;
 };
+
+/* Peer lists may be long, and inih reads lines of at most 199 bytes: a
+ * list key may be continued on indented lines (or repeated), and every
+ * piece is appended, comma-separated. */
+static int append_list(char *dst, size_t cap, int *seen, const char *value,
+                       char *joined, size_t jcap) {
+  size_t n = strlen(value);
+  while (n > 0 && (value[n - 1] == ',' || value[n - 1] == ' '))
+    n--;
+  const char *v = value;
+  while (*v == ',' || *v == ' ') {
+    v++;
+    n--;
+  }
+  int w = snprintf(joined, jcap, "%s%s%.*s", *seen ? dst : "",
+                   *seen && dst[0] && n ? "," : "", (int)n, v);
+  *seen = 1;
+  return w < 0 || (size_t)w >= jcap || (size_t)w >= cap ? ST_E2BIG : 0;
+}
 
 static int on_ini(void *user, const char *section, const char *key,
                   const char *value) {
   struct load_ctx *lc = user;
   if (lc->failed)
     return 0;
-  char msg[384];
+  char msg[384], joined[ST_PEERS_MAX + 1];
+  if (strcmp(section, "p2p") == 0 &&
+      (strcmp(key, "persistent_peers") == 0 || strcmp(key, "seeds") == 0)) {
+    int peers = key[0] == 'p';
+    if (append_list(peers ? lc->c->persistent_peers : lc->c->seeds, ST_PEERS_MAX,
+                    peers ? &lc->seen_peers : &lc->seen_seeds, value, joined,
+                    sizeof(joined)) != 0) {
+      snprintf(lc->err, lc->errcap, "config %s line %d: key p2p.%s: list longer than %d bytes",
+               lc->path, find_line(lc->path, section, key), key, ST_PEERS_MAX - 1);
+      lc->failed = 1;
+      return 0;
+    }
+    value = joined;
+  }
   if (st_config_set(lc->c, section, key, value, msg, sizeof(msg)) != 0) {
     int line = find_line(lc->path, section, key);
     if (lc->err && lc->errcap)
@@ -278,7 +319,7 @@ static int on_ini(void *user, const char *section, const char *key,
 }
 
 int st_config_load(st_config_t *c, const char *path, char *err, size_t errcap) {
-  struct load_ctx lc = {c, path, err, errcap, 0};
+  struct load_ctx lc = {c, path, err, errcap, 0, 0, 0};
   int rc = ini_parse(path, on_ini, &lc);
   if (rc == -1) {
     SET_ERR("config %s: cannot open: %s", path, strerror(errno));
@@ -291,7 +332,8 @@ int st_config_load(st_config_t *c, const char *path, char *err, size_t errcap) {
   if (lc.failed)
     return ST_ECONFIG;
   if (rc > 0) {
-    SET_ERR("config %s line %d: syntax error", path, rc);
+    SET_ERR("config %s line %d: not `key = value`, a [section] or a comment, or longer "
+            "than 199 bytes", path, rc);
     return ST_ECONFIG;
   }
   return 0;

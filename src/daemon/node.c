@@ -18,6 +18,7 @@
 #include <stratos/st_err.h>
 #include <stratos/st_gateway.h>
 #include <stratos/st_log.h>
+#include <stratos/st_net.h>
 #include <stratos/st_node.h>
 #include <stratos/st_rpc.h>
 #include "daemon/daemon_private.h"
@@ -303,7 +304,10 @@ int st_daemon__cmd_start(int argc, char **argv, int first, bool dev) {
   st_bus_init(n->loop, n->cfg.queue_len, &n->bus);
   st_bus_attach(n->bus, &daemon_module, n);
 
-  static const st_module_t *const table[] = {&st_rpc_module, &st_gateway_module};
+  /* rpc and gateway first: the others register methods and routes on
+   * them during their init. */
+  static const st_module_t *const table[] = {&st_rpc_module, &st_gateway_module,
+                                             &st_net_module};
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
     r->slots[r->nslots++] = (slot_t){.mod = table[i]};
 

@@ -48,8 +48,9 @@ static int write_conf(const tn_node_t *n, const tn_node_t *all, size_t count) {
   for (size_t i = 0; i < count; i++) {
     if (&all[i] == n)
       continue;
-    int w = snprintf(peers + len, sizeof(peers) - len, "%s%s@127.0.0.1:%u", len ? "," : "",
-                     all[i].node_id, all[i].p2p);
+    /* One peer per line: config lines are at most 199 bytes. */
+    int w = snprintf(peers + len, sizeof(peers) - len, "%s%s@127.0.0.1:%u",
+                     len ? ",\n    " : "", all[i].node_id, all[i].p2p);
     if (w < 0 || (size_t)w >= sizeof(peers) - len)
       return ST_E2BIG; /* only this many peers fit; MAX_NODES keeps under it */
     len += (size_t)w;

@@ -51,8 +51,15 @@ class TestnetTest(unittest.TestCase):
                           [a["address"] for a in genesis["accounts"]])
             # The config peers with the three others and with itself not.
             conf = open(os.path.join(home, "config", "stratosd.conf")).read()
-            peers_line = [l for l in conf.splitlines() if l.startswith("persistent_peers")][0]
-            peers = peers_line.split("=", 1)[1].strip().split(",")
+            lines = conf.splitlines()
+            at = [i for i, l in enumerate(lines) if l.startswith("persistent_peers")][0]
+            text = lines[at].split("=", 1)[1]
+            for l in lines[at + 1:]:
+                if not l.startswith(" "):
+                    break
+                text += l
+            self.assertTrue(all(len(l) < 200 for l in lines), "config line too long")
+            peers = [p.strip() for p in text.split(",") if p.strip()]
             self.assertEqual(sorted(peers), sorted(
                 "%s@127.0.0.1:%d" % (m["node_id"], m["ports"]["p2p"])
                 for m in nodes if m is not n))

@@ -144,6 +144,18 @@ static void test_ranges(void **state) {
                    ST_ECONFIG);
 }
 
+/* Peer lists continue on indented lines (config lines are short). */
+static void test_multiline_peer_list(void **state) {
+  char path[600], err[512] = "";
+  st_config_t c;
+  st_config_defaults(&c);
+  write_conf("[p2p]\npersistent_peers = a@1.2.3.4:1,\n    b@1.2.3.4:2,\n    c@1.2.3.4:3\n"
+             "seeds = s@5.6.7.8:9\n", path, sizeof(path));
+  assert_int_equal(st_config_load(&c, path, err, sizeof(err)), 0);
+  assert_string_equal(c.persistent_peers, "a@1.2.3.4:1,b@1.2.3.4:2,c@1.2.3.4:3");
+  assert_string_equal(c.seeds, "s@5.6.7.8:9");
+}
+
 static void test_missing_file(void **state) {
   st_config_t c;
   char err[256];
@@ -160,6 +172,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_bad_value_names_line_and_key, setup, teardown),
     cmocka_unit_test_setup_teardown(test_unknown_key_and_section, setup, teardown),
     cmocka_unit_test(test_ranges),
+    cmocka_unit_test_setup_teardown(test_multiline_peer_list, setup, teardown),
     cmocka_unit_test(test_missing_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
