@@ -18,6 +18,10 @@ static void usage(FILE *f) {
           "  stratosd dev [--home DIR] [--reset]\n"
           "  stratosd testnet --out DIR --validators N [--meta M] [--resource R]\n"
           "                   [--base-port P] [--chain-id ID] [--accounts K]\n"
+          "  stratosd tx send --home DIR (--from NAME | --key FILE) --to ADDR --amount AMT\n"
+          "                   [--fee F] [--memo M] [--nonce N] [--mode commit|sync|async]\n"
+          "                   [--rpc URL] [--generate-only [--count N]]\n"
+          "  stratosd query account ADDR | tx HASH | block [HEIGHT]  [--rpc URL]\n"
           "  stratosd version\n"
           "\n"
           "start and dev also take --section.key=value to override one key of\n"
@@ -52,6 +56,10 @@ int main(int argc, char **argv) {
     return st_daemon__cmd_keys(argc, argv);
   if (strcmp(cmd, "testnet") == 0)
     return st_daemon__cmd_testnet(argc, argv);
+  if (strcmp(cmd, "tx") == 0)
+    return st_daemon__cmd_tx(argc, argv);
+  if (strcmp(cmd, "query") == 0)
+    return st_daemon__cmd_query(argc, argv);
   if (strcmp(cmd, "version") == 0) {
     if (argc > 2) {
       fprintf(stderr, "stratosd: version takes no arguments (got %s)\n", argv[2]);

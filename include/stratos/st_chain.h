@@ -1,0 +1,32 @@
+/* The value chain: accounts, signed transactions, the mempool and the
+ * application that the consensus engine runs for the value layer. */
+#ifndef STRATOS_ST_CHAIN_H
+#define STRATOS_ST_CHAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stratos/st_bus.h>
+#include <stratos/st_bytes.h>
+#include <stratos/st_crypto.h>
+
+/* Builds and signs a Send tx (proto/tx.proto) into out (appended). memo
+ * may be NULL. */
+int st_chain_tx_send(const st_keypair_t *kp, const char *chain_id, uint64_t nonce,
+                     st_u128 fee, const uint8_t to[ST_ADDR_LEN], st_u128 amount,
+                     const char *memo, st_buf_t *out);
+
+/* Builds a Send tx paying exactly min_fee_per_byte times its own size
+ * (the fee's digits change the size, so this iterates to a fixed point). */
+int st_chain_tx_send_min_fee(const st_keypair_t *kp, const char *chain_id,
+                             uint64_t nonce, st_u128 min_fee_per_byte,
+                             const uint8_t to[ST_ADDR_LEN], st_u128 amount,
+                             const char *memo, st_buf_t *out);
+
+/* The tx hash: st_hash(ST_DOM_TX, tx bytes). */
+void st_chain_tx_hash(const uint8_t *tx, size_t len, uint8_t out[ST_HASH_LEN]);
+
+/* The module's hooks (ST_MOD_CHAIN): runs on nodes with the value or meta
+ * role, when the home has a genesis. */
+extern const st_module_t st_chain_module;
+
+#endif

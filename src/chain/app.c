@@ -1,0 +1,299 @@
+/* The application the consensus engine runs for the value chain.
+ *
+ * propose takes mempool txs that will apply in sequence; validate runs a
+ * proposed block's txs against a scratch overlay of the committed state
+ * and refuses the block if any of them fails; finalize applies a decided
+ * block inside the engine's LMDB transaction, so the block and the state
+ * it produces become durable together; committed then rechecks the
+ * mempool, answers the broadcast_tx_commit calls waiting for their tx and
+ * publishes the block's Tx events.
+ *
+ * Fees of a block go to the account whose 20-byte address equals the
+ * proposer's node address: until staking exists, a validator's fee income
+ * accrues to the st1 account of its node key. The validator set never
+ * changes here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stratos/st_err.h>
+#include <stratos/st_log.h>
+#include "chain/chain_private.h"
+
+#define U128_MAX (~(st_u128)0)
+
+int st_chain__open(st_chain_t *ch, st_store_t *store, uv_loop_t *loop,
+                   st_chain__genesis_t *g) {
+  int rc;
+  memset(ch, 0, sizeof(*ch));
+  ch->loop = loop;
+  ch->commit_timeout_ms = ST_CHAIN__COMMIT_TIMEOUT_MS;
+  rc = st_chain__state_open(&ch->st, store, g, ch->genesis_app_hash);
+  if (rc != 0)
+    return rc;
+  ch->gen = *g;
+  memset(g, 0, sizeof(*g));
+  rc = st_chain__mempool_new(&ch->gen.p, &ch->st, loop, &ch->mp);
+  if (rc != 0) {
+    *g = ch->gen;
+    memset(&ch->gen, 0, sizeof(ch->gen));
+    return rc;
+  }
+  st_txn_t *txn;
+  if (st_txn_begin(store, false, &txn) == 0) {
+    if (st_chain__meta_get(&ch->st, txn, &ch->last_height, NULL) != 0)
+      ch->last_height = 0;
+    st_txn_abort(txn);
+  }
+  return 0;
+}
+
+void st_chain__close(st_chain_t *ch) {
+  /* The mempool first: it answers the CheckTx calls still running, some
+   * of which are waiters that the second step would otherwise free. */
+  st_chain__mempool_free(ch->mp);
+  ch->mp = NULL;
+  st_chain__waiters_close(ch);
+  json_decref(ch->events);
+  ch->events = NULL;
+  st_chain__genesis_free(&ch->gen);
+}
+
+/* ---- propose ---- */
+
+static int emit_txlist(void *ud, const uint8_t *tx, size_t len) {
+  return st_cons_txlist_add(ud, tx, len);
+}
+
+int st_chain__app_propose(void *ud, int64_t height, size_t max_bytes, size_t max_txs,
+                          st_cons_txlist_t *out) {
+  st_chain_t *ch = ud;
+  st_txn_t *txn;
+  st_chain__overlay_t ov;
+  int rc = st_txn_begin(ch->st.store, false, &txn);
+  if (rc != 0)
+    return rc;
+  if (max_bytes > ch->gen.p.cons.max_block_bytes)
+    max_bytes = ch->gen.p.cons.max_block_bytes;
+  if (max_txs > ch->gen.p.cons.max_block_txs)
+    max_txs = ch->gen.p.cons.max_block_txs;
+  st_chain__ov_init(&ov, &ch->st, txn);
+  rc = st_chain__mempool_reap(ch->mp, &ov, max_bytes, max_txs, emit_txlist, out);
+  st_chain__ov_free(&ov);
+  st_txn_abort(txn);
+  if (rc == 0)
+    ST_DEBUG("chain", "proposal for height %lld: %zu txs", (long long)height, out->n);
+  return rc;
+}
+
+/* ---- checking one tx of a block ---- */
+
+/* Decodes a tx of a block and checks its signature, unless the cache of
+ * seen hashes already vouches for it. */
+static int block_tx_check(st_chain_t *ch, const uint8_t *tx, size_t len, st_chain__tx_t *t,
+                          char *log, size_t cap) {
+  int rc = st_chain__tx_check(&ch->gen.p, tx, len, t, log, cap);
+  if (rc != 0)
+    return rc;
+  int bad = 0;
+  int seen = st_chain__mempool_seen(ch->mp, t->hash, &bad);
+  if (seen == ST_CHAIN__SEEN_SIG_OK)
+    return 0;
+  if (seen == ST_CHAIN__SEEN_BAD && bad == ST_EBADSIG) {
+    snprintf(log, cap, "bad signature");
+    return ST_EBADSIG;
+  }
+  st_chain__mempool_count_sig(ch->mp);
+  if (st_chain__tx_verify(ch->gen.p.chain_id, tx, t) != 0) {
+    st_chain__mempool_mark(ch->mp, t->hash, ST_CHAIN__SEEN_BAD, ST_EBADSIG);
+    snprintf(log, cap, "bad signature");
+    return ST_EBADSIG;
+  }
+  /* A tx still waiting for its check in the mempool keeps that state. */
+  if (seen != ST_CHAIN__SEEN_PENDING)
+    st_chain__mempool_mark(ch->mp, t->hash, ST_CHAIN__SEEN_SIG_OK, 0);
+  return 0;
+}
+
+/* ---- validate ---- */
+
+int st_chain__app_validate(void *ud, int64_t height, size_t ntxs,
+                           const uint8_t *const *txs, const size_t *lens) {
+  st_chain_t *ch = ud;
+  char log[ST_CHAIN__LOG_MAX];
+  st_txn_t *txn;
+  st_chain__overlay_t ov;
+  st_chain__tx_t t;
+  size_t total = 0;
+  if (ntxs > ch->gen.p.cons.max_block_txs) {
+    ST_DEBUG("chain", "block %lld refused: %zu txs, at most %u", (long long)height, ntxs,
+             (unsigned)ch->gen.p.cons.max_block_txs);
+    return ST_E2BIG;
+  }
+  for (size_t i = 0; i < ntxs; i++)
+    total += lens[i];
+  if (total > ch->gen.p.cons.max_block_bytes) {
+    ST_DEBUG("chain", "block %lld refused: %zu tx bytes, at most %u", (long long)height,
+             total, (unsigned)ch->gen.p.cons.max_block_bytes);
+    return ST_E2BIG;
+  }
+  int rc = st_txn_begin(ch->st.store, false, &txn);
+  if (rc != 0)
+    return rc;
+  st_chain__ov_init(&ov, &ch->st, txn);
+  for (size_t i = 0; i < ntxs && rc == 0; i++) {
+    rc = block_tx_check(ch, txs[i], lens[i], &t, log, sizeof(log));
+    if (rc == 0)
+      rc = st_chain__tx_exec(&ov, &t, log, sizeof(log));
+    if (rc != 0)
+      ST_DEBUG("chain", "block %lld refused: tx %zu: %s", (long long)height, i, log);
+  }
+  st_chain__ov_free(&ov);
+  st_txn_abort(txn);
+  return rc;
+}
+
+/* ---- finalize ---- */
+
+/* Indexes a tx by hash unless the hash is indexed already (a tx can
+ * succeed only once, so the first entry is the one worth keeping). */
+static int index_tx(st_chain_t *ch, st_txn_t *txn, const uint8_t hash[ST_HASH_LEN],
+                    int64_t height, uint32_t index, const st_buf_t *res, const uint8_t *tx,
+                    size_t len) {
+  const void *v;
+  size_t vn;
+  int rc = st_kv_get(txn, ch->st.txidx, hash, ST_HASH_LEN, &v, &vn);
+  if (rc != ST_ENOENT)
+    return rc;
+  size_t n = 8 + 4 + 4 + res->len + len;
+  uint8_t *val = malloc(n);
+  if (!val)
+    return ST_ENOMEM;
+  st_chain__be64(val, (uint64_t)height);
+  st_chain__be32(val + 8, index);
+  st_chain__be32(val + 12, (uint32_t)res->len);
+  memcpy(val + 16, res->data, res->len);
+  memcpy(val + 16 + res->len, tx, len);
+  rc = st_kv_put(txn, ch->st.txidx, hash, ST_HASH_LEN, val, n);
+  free(val);
+  return rc;
+}
+
+int st_chain__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
+                           uint8_t app_hash[ST_HASH_LEN], uint8_t results_hash[ST_HASH_LEN],
+                           st_cons_valset_t *next, bool *changed) {
+  st_chain_t *ch = ud;
+  uint8_t prev[ST_HASH_LEN];
+  int64_t height;
+  char log[ST_CHAIN__LOG_MAX];
+  st_chain__overlay_t ov;
+  st_buf_t results, one;
+  st_u128 fees = 0;
+  size_t nok = 0;
+  (void)next;
+  *changed = false;
+  int rc = st_chain__meta_get(&ch->st, txn, &height, prev);
+  if (rc != 0)
+    return rc;
+  if (b->height != height + 1) {
+    ST_ERROR("chain", "finalize of height %lld after height %lld", (long long)b->height,
+             (long long)height);
+    return ST_ECORRUPT;
+  }
+  st_chain__ov_init(&ov, &ch->st, txn);
+  st_buf_init(&results, SIZE_MAX);
+  st_buf_init(&one, SIZE_MAX);
+  for (size_t i = 0; i < b->ntxs && rc == 0; i++) {
+    st_chain__tx_t t;
+    uint8_t hash[ST_HASH_LEN];
+    log[0] = '\0';
+    int code = block_tx_check(ch, b->txs[i], b->tx_lens[i], &t, log, sizeof(log));
+    if (code == 0)
+      code = st_chain__tx_exec(&ov, &t, log, sizeof(log));
+    if (code == ST_ENOMEM || code == ST_ECORRUPT || code == ST_ESTORE || code == ST_EIO ||
+        code == ST_EMAPFULL) {
+      rc = code;
+      break;
+    }
+    st_u128 fee = code == 0 ? t.fee : 0;
+    if (code == 0) {
+      nok++;
+      if (fees > U128_MAX - fee) {
+        rc = ST_ERANGE;
+        break;
+      }
+      fees += fee;
+    } else {
+      ST_WARN("chain", "height %lld: tx %zu failed: %s", (long long)b->height, i, log);
+    }
+    st_buf_reset(&one);
+    rc = st_chain__result_encode(code, code == 0 ? "" : log, fee, &one);
+    uint8_t l4[4];
+    st_chain__be32(l4, (uint32_t)one.len);
+    if (rc == 0)
+      rc = st_buf_append(&results, l4, sizeof(l4));
+    if (rc == 0)
+      rc = st_buf_append(&results, one.data, one.len);
+    st_chain_tx_hash(b->txs[i], b->tx_lens[i], hash);
+    if (rc == 0)
+      rc = index_tx(ch, txn, hash, b->height, (uint32_t)i, &one, b->txs[i], b->tx_lens[i]);
+    if (rc == 0)
+      st_chain__events_add(ch, b->height, (uint32_t)i, hash, t.len ? &t : NULL, code,
+                           code == 0 ? "" : log, fee, b->txs[i], b->tx_lens[i]);
+  }
+  if (rc == 0 && fees > 0) {
+    /* The proposer's node address, used as an st1 account address. */
+    st_chain__acct_t a;
+    rc = st_chain__ov_get(&ov, b->proposer, &a);
+    if (rc == 0 && a.balance > U128_MAX - fees)
+      rc = ST_ERANGE;
+    if (rc == 0) {
+      a.balance += fees;
+      rc = st_chain__ov_put(&ov, b->proposer, &a);
+    }
+  }
+  if (rc == 0)
+    rc = st_chain__ov_commit(&ov, prev, app_hash);
+  if (rc == 0) {
+    uint8_t hk[8];
+    st_chain__be64(hk, (uint64_t)b->height);
+    st_hash(ST_DOM_TX_RESULTS, results.data, results.len, results_hash);
+    rc = st_kv_put(txn, ch->st.results, hk, sizeof(hk), results.data, results.len);
+    if (rc == 0)
+      rc = st_kv_put(txn, ch->st.meta, "height", 6, hk, sizeof(hk));
+    if (rc == 0)
+      rc = st_kv_put(txn, ch->st.meta, "app_hash", 8, app_hash, ST_HASH_LEN);
+  }
+  st_buf_free(&one);
+  st_buf_free(&results);
+  st_chain__ov_free(&ov);
+  if (rc != 0) {
+    ST_ERROR("chain", "cannot finalize height %lld: %s", (long long)b->height,
+             st_strerror(rc));
+    return rc;
+  }
+  ch->last_ntxs = b->ntxs;
+  if (b->ntxs)
+    ST_DEBUG("chain", "finalized height %lld: %zu txs (%zu ok)", (long long)b->height,
+             b->ntxs, nok);
+  return 0;
+}
+
+/* ---- after the commit ---- */
+
+void st_chain__app_committed(void *ud, int64_t height) {
+  st_chain_t *ch = ud;
+  ch->last_height = height;
+  st_chain__mempool_recheck(ch->mp);
+  st_chain__waiters_update(ch);
+  st_chain__events_publish(ch, height);
+  st_chain__mempool_stats_t s;
+  st_chain__mempool_stats(ch->mp, &s);
+  ST_DEBUG("chain", "committed height %lld: %zu txs; mempool %zu txs, %zu bytes",
+           (long long)height, ch->last_ntxs, s.txs, s.bytes);
+  ch->last_ntxs = 0;
+}
+
+bool st_chain__app_has_txs(void *ud) {
+  st_chain_t *ch = ud;
+  return st_chain__mempool_ready(ch->mp);
+}
