@@ -108,7 +108,7 @@ def measure(info, txs):
     conns = [http.client.HTTPConnection("127.0.0.1", n["ports"]["rpc"], timeout=60)
              for n in nodes]
     t0 = time.time()
-    chunk = 200
+    chunk = 100  # the default rpc.max_batch
     for i in range(0, len(txs), chunk):
         part = txs[i:i + chunk]
         batch = [{"jsonrpc": "2.0", "id": i + k, "method": "broadcast_tx_sync",

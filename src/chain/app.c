@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stratos/st_err.h>
+#include <stratos/st_rpc.h>
 #include <stratos/st_log.h>
 #include "chain/chain_private.h"
 
@@ -286,6 +287,20 @@ void st_chain__app_committed(void *ud, int64_t height) {
   st_chain__mempool_recheck(ch->mp);
   st_chain__waiters_update(ch);
   st_chain__events_publish(ch, height);
+  if (ch->cons && ch->node && ch->node->bus) {
+    /* NewBlock for WebSocket subscribers (tm.event='NewBlock'). */
+    st_cons_status_t cs;
+    st_cons_status(ch->cons, &cs);
+    char hash[2 * ST_HASH_LEN + 1], app[2 * ST_HASH_LEN + 1], h[24];
+    st_hex_encode(cs.hash, ST_HASH_LEN, hash, sizeof(hash));
+    st_hex_encode(cs.app_hash, ST_HASH_LEN, app, sizeof(app));
+    snprintf(h, sizeof(h), "%lld", (long long)height);
+    st_rpc_publish(ch->node->bus, ST_MOD_CHAIN, "NewBlock",
+                   json_pack("{s:s,s:s}", "block.height", h, "block.hash", hash),
+                   json_pack("{s:I,s:s,s:s,s:I,s:I}", "height", (json_int_t)height, "hash",
+                             hash, "app_hash", app, "time_ms", (json_int_t)cs.time_ms,
+                             "num_txs", (json_int_t)ch->last_ntxs));
+  }
   st_chain__mempool_stats_t s;
   st_chain__mempool_stats(ch->mp, &s);
   ST_DEBUG("chain", "committed height %lld: %zu txs; mempool %zu txs, %zu bytes",

@@ -543,7 +543,16 @@ int st_cons__store_height_of(st_cons_t *c, st_txn_t *txn, const uint8_t hash[ST_
                              int64_t *h);
 int st_cons__store_block_time(st_cons_t *c, st_txn_t *txn, int64_t h, int64_t *time_ms);
 
-/* rpc.c */
+/* rpc.c: each query answers one method. It fills *res (the caller owns
+ * it) and returns 0, or writes a sentence into err and returns a JSON-RPC
+ * error code (-32602 for bad params). */
 void st_cons__rpc_register(st_cons_t *c);
+int st_cons__q_block(st_cons_t *c, json_t *params, json_t **res, char *err, size_t cap);
+int st_cons__q_blockchain(st_cons_t *c, json_t *params, json_t **res, char *err, size_t cap);
+int st_cons__q_commit(st_cons_t *c, json_t *params, json_t **res, char *err, size_t cap);
+int st_cons__q_validators(st_cons_t *c, json_t *params, json_t **res, char *err, size_t cap);
+int st_cons__q_consensus_state(st_cons_t *c, json_t *params, json_t **res, char *err,
+                               size_t cap);
+int st_cons__q_evidence(st_cons_t *c, json_t *params, json_t **res, char *err, size_t cap);
 
 #endif

@@ -24,14 +24,15 @@
 
 /* ---- parameters ---- */
 
-static bool check_keys(st_rpc_call_t *call, json_t *params, const char *const *allowed) {
+/* Each query fills *res, or writes a message into err and returns a
+ * JSON-RPC error code. */
+#define PERR(...) (snprintf(err, cap, __VA_ARGS__), ST_RPC_INVALID_PARAMS)
+
+static int check_keys(json_t *params, const char *const *allowed, char *err, size_t cap) {
   if (!params || (json_is_array(params) && json_array_size(params) == 0))
-    return true;
-  if (!json_is_object(params)) {
-    st_rpc_error(call, ST_RPC_INVALID_PARAMS,
-                 "invalid params: expected an object of named parameters", NULL);
-    return false;
-  }
+    return 0;
+  if (!json_is_object(params))
+    return PERR("invalid params: expected an object of named parameters");
   const char *key;
   json_t *v;
   json_object_foreach(params, key, v) {
@@ -39,29 +40,24 @@ static bool check_keys(st_rpc_call_t *call, json_t *params, const char *const *a
     for (size_t i = 0; allowed[i]; i++)
       if (strcmp(allowed[i], key) == 0)
         ok = true;
-    if (!ok) {
-      char msg[160];
-      snprintf(msg, sizeof(msg), "invalid params: unknown parameter \"%.64s\"", key);
-      st_rpc_error(call, ST_RPC_INVALID_PARAMS, msg, NULL);
-      return false;
-    }
+    if (!ok)
+      return PERR("invalid params: unknown parameter \"%.64s\"", key);
   }
-  return true;
+  return 0;
 }
 
-/* Reads an optional integer parameter (a JSON integer or a decimal
- * string). Answers the call and returns false when it is malformed. */
-static bool int_param(st_rpc_call_t *call, json_t *params, const char *name, int64_t *out,
-                      bool *present) {
+/* Reads an optional integer parameter: a JSON integer or a decimal
+ * string. */
+static int int_param(json_t *params, const char *name, int64_t *out, bool *present, char *err,
+                     size_t cap) {
   *present = false;
   json_t *v = json_is_object(params) ? json_object_get(params, name) : NULL;
   if (!v || json_is_null(v))
-    return true;
-  char msg[160];
+    return 0;
   if (json_is_integer(v)) {
     *out = (int64_t)json_integer_value(v);
     *present = true;
-    return true;
+    return 0;
   }
   if (json_is_string(v)) {
     const char *s = json_string_value(v);
@@ -72,43 +68,28 @@ static bool int_param(st_rpc_call_t *call, json_t *params, const char *name, int
     if (ok) {
       *out = strtoll(s, NULL, 10);
       *present = true;
-      return true;
+      return 0;
     }
   }
-  snprintf(msg, sizeof(msg), "invalid params: %s must be an integer or a decimal string", name);
-  st_rpc_error(call, ST_RPC_INVALID_PARAMS, msg, NULL);
-  return false;
-}
-
-static void errorf(st_rpc_call_t *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void errorf(st_rpc_call_t *call, const char *fmt, ...) {
-  char msg[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  st_rpc_error(call, ST_RPC_INVALID_PARAMS, msg, NULL);
+  return PERR("invalid params: %s must be an integer or a decimal string", name);
 }
 
 /* A height parameter: absent means the latest; otherwise 1..latest. */
-static bool height_param(st_cons_t *c, st_rpc_call_t *call, json_t *params, const char *name,
-                         int64_t *h) {
+static int height_param(st_cons_t *c, json_t *params, const char *name, int64_t *h, char *err,
+                        size_t cap) {
   bool present;
-  if (!int_param(call, params, name, h, &present))
-    return false;
+  int rc = int_param(params, name, h, &present, err, cap);
+  if (rc != 0)
+    return rc;
   if (!present) {
     *h = c->latest;
-    if (c->latest < 1) {
-      errorf(call, "no block is committed yet");
-      return false;
-    }
-    return true;
+    if (c->latest < 1)
+      return PERR("no block is committed yet");
+    return 0;
   }
-  if (*h < 1 || *h > c->latest) {
-    errorf(call, "height %" PRId64 " is not available; latest is %" PRId64, *h, c->latest);
-    return false;
-  }
-  return true;
+  if (*h < 1 || *h > c->latest)
+    return PERR("height %" PRId64 " is not available; latest is %" PRId64, *h, c->latest);
+  return 0;
 }
 
 /* ---- JSON helpers ---- */
@@ -240,47 +221,48 @@ static json_t *jblock(st_cons_t *c, const st_cons__block_t *b) {
                    "evidence", evs, "last_commit", jcommit(c, lc));
 }
 
-static void internal(st_rpc_call_t *call, const char *what) {
-  st_rpc_error(call, ST_RPC_INTERNAL_ERROR, what, NULL);
-}
+#define IERR(...) (snprintf(err, cap, __VA_ARGS__), ST_RPC_INTERNAL_ERROR)
 
-/* ---- methods ---- */
+/* ---- queries ---- */
 
-static void m_block(st_rpc_call_t *call, json_t *params, void *ud) {
-  st_cons_t *c = ud;
+int st_cons__q_block(st_cons_t *c, json_t *params, json_t **res, char *err, size_t cap) {
   static const char *const keys[] = {"height", NULL};
   int64_t h;
-  if (!check_keys(call, params, keys) || !height_param(c, call, params, "height", &h))
-    return;
+  int rc;
+  if ((rc = check_keys(params, keys, err, cap)) != 0 ||
+      (rc = height_param(c, params, "height", &h, err, cap)) != 0)
+    return rc;
   st_txn_t *txn;
   if (st_txn_begin(c->node->store, false, &txn) != 0)
-    return internal(call, "cannot read the block store");
+    return IERR("cannot read the block store");
   st_cons__block_t *b = load_block(c, txn, h);
   st_txn_abort(txn);
   if (!b)
-    return internal(call, "stored block does not decode");
-  json_t *r = json_pack("{s:o,s:o}", "block_id", jblock_id(b->hash, ST_HASH_LEN), "block",
-                        jblock(c, b));
+    return IERR("stored block %" PRId64 " does not decode", h);
+  *res = json_pack("{s:o,s:o}", "block_id", jblock_id(b->hash, ST_HASH_LEN), "block",
+                   jblock(c, b));
   st_cons__block_free(b);
-  st_rpc_result(call, r);
+  return 0;
 }
 
-static void m_blockchain(st_rpc_call_t *call, json_t *params, void *ud) {
-  st_cons_t *c = ud;
+int st_cons__q_blockchain(st_cons_t *c, json_t *params, json_t **res, char *err, size_t cap) {
   static const char *const keys[] = {"min_height", "max_height", NULL};
   int64_t lo = 0, hi = 0;
   bool has_lo, has_hi;
-  if (!check_keys(call, params, keys) || !int_param(call, params, "min_height", &lo, &has_lo) ||
-      !int_param(call, params, "max_height", &hi, &has_hi))
-    return;
+  int rc;
+  if ((rc = check_keys(params, keys, err, cap)) != 0 ||
+      (rc = int_param(params, "min_height", &lo, &has_lo, err, cap)) != 0 ||
+      (rc = int_param(params, "max_height", &hi, &has_hi, err, cap)) != 0)
+    return rc;
   if ((has_lo && lo < 1) || (has_hi && hi < 1))
-    return errorf(call, "heights must be at least 1");
+    return PERR("min_height and max_height must be at least 1");
+  if (has_lo && has_hi && lo > hi)
+    return PERR("min_height %" PRId64 " is greater than max_height %" PRId64, lo, hi);
   if (!has_hi || hi > c->latest)
     hi = c->latest;
+  /* At most 20 metas, the newest first, as CometBFT answers. */
   if (!has_lo || lo < hi - 19)
     lo = hi - 19 > 1 ? hi - 19 : 1;
-  if (has_lo && lo > hi && c->latest > 0)
-    return errorf(call, "min_height %" PRId64 " is greater than max_height %" PRId64, lo, hi);
   json_t *metas = json_array();
   st_txn_t *txn;
   if (c->latest > 0 && st_txn_begin(c->node->store, false, &txn) == 0) {
@@ -288,33 +270,34 @@ static void m_blockchain(st_rpc_call_t *call, json_t *params, void *ud) {
       st_cons__block_t *b = load_block(c, txn, h);
       if (!b)
         continue;
-      size_t n = b->len;
       json_array_append_new(
         metas, json_pack("{s:o,s:I,s:o,s:I}", "block_id", jblock_id(b->hash, ST_HASH_LEN),
-                         "block_size", (json_int_t)n, "header", jheader(b->hdr), "num_txs",
-                         (json_int_t)b->pb->n_txs));
+                         "block_size", (json_int_t)b->len, "header", jheader(b->hdr),
+                         "num_txs", (json_int_t)b->pb->n_txs));
       st_cons__block_free(b);
     }
     st_txn_abort(txn);
   }
-  st_rpc_result(call, json_pack("{s:I,s:o}", "last_height", (json_int_t)c->latest,
-                                "block_metas", metas));
+  *res = json_pack("{s:I,s:o}", "last_height", (json_int_t)c->latest, "block_metas", metas);
+  return 0;
 }
 
-static void m_commit(st_rpc_call_t *call, json_t *params, void *ud) {
-  st_cons_t *c = ud;
+int st_cons__q_commit(st_cons_t *c, json_t *params, json_t **res, char *err, size_t cap) {
   static const char *const keys[] = {"height", NULL};
   int64_t h;
-  if (!check_keys(call, params, keys) || !height_param(c, call, params, "height", &h))
-    return;
+  int rc;
+  if ((rc = check_keys(params, keys, err, cap)) != 0 ||
+      (rc = height_param(c, params, "height", &h, err, cap)) != 0)
+    return rc;
   st_txn_t *txn;
   if (st_txn_begin(c->node->store, false, &txn) != 0)
-    return internal(call, "cannot read the block store");
+    return IERR("cannot read the block store");
+  /* Below the top, the commit the next block carries is the canonical
+   * one; at the top only the one this node saw exists. */
   st_cons__block_t *b = load_block(c, txn, h), *next = NULL;
   Stratos__Cons__Commit *seen = NULL;
-  bool canonical = false;
-  if (h < c->latest && (next = load_block(c, txn, h + 1)) != NULL) {
-    canonical = true;
+  if (h < c->latest) {
+    next = load_block(c, txn, h + 1);
   } else {
     const void *p;
     size_t n;
@@ -325,58 +308,61 @@ static void m_commit(st_rpc_call_t *call, json_t *params, void *ud) {
   if (!b || (!next && !seen)) {
     st_cons__block_free(b);
     st_cons__block_free(next);
-    return internal(call, "stored block or commit does not decode");
+    if (seen)
+      stratos__cons__commit__free_unpacked(seen, NULL);
+    return IERR("stored block or commit %" PRId64 " does not decode", h);
   }
-  json_t *cm = jcommit(c, canonical ? next->pb->last_commit : seen);
-  json_t *r = json_pack("{s:{s:o,s:o},s:b}", "signed_header", "header", jheader(b->hdr),
-                        "commit", cm, "canonical", canonical);
+  json_t *cm = jcommit(c, next ? next->pb->last_commit : seen);
+  *res = json_pack("{s:{s:o,s:o},s:b}", "signed_header", "header", jheader(b->hdr), "commit",
+                   cm, "canonical", next != NULL);
   if (seen)
     stratos__cons__commit__free_unpacked(seen, NULL);
   st_cons__block_free(b);
   st_cons__block_free(next);
-  st_rpc_result(call, r);
+  return 0;
 }
 
-static bool page_params(st_rpc_call_t *call, json_t *params, size_t total, size_t *first,
-                        size_t *count) {
+static int page_params(json_t *params, size_t total, size_t *first, size_t *count, char *err,
+                       size_t cap) {
   int64_t page = 1, per = 30;
   bool hp, hpp;
-  if (!int_param(call, params, "page", &page, &hp) ||
-      !int_param(call, params, "per_page", &per, &hpp))
-    return false;
-  if (per < 1 || per > 100) {
-    errorf(call, "per_page must be between 1 and 100");
-    return false;
-  }
+  int rc;
+  if ((rc = int_param(params, "page", &page, &hp, err, cap)) != 0 ||
+      (rc = int_param(params, "per_page", &per, &hpp, err, cap)) != 0)
+    return rc;
+  if (!hp)
+    page = 1;
+  if (!hpp)
+    per = 30;
+  if (per < 1 || per > 100)
+    return PERR("per_page must be between 1 and 100");
   int64_t pages = total == 0 ? 1 : (int64_t)((total + (size_t)per - 1) / (size_t)per);
-  if (page < 1 || page > pages) {
-    errorf(call, "page %" PRId64 " is out of range; there %s %" PRId64 " page%s", page,
-           pages == 1 ? "is" : "are", pages, pages == 1 ? "" : "s");
-    return false;
-  }
+  if (page < 1 || page > pages)
+    return PERR("page %" PRId64 " is out of range; there %s %" PRId64 " page%s", page,
+                pages == 1 ? "is" : "are", pages, pages == 1 ? "" : "s");
   *first = (size_t)((page - 1) * per);
   *count = (size_t)per;
-  return true;
+  return 0;
 }
 
-static void m_validators(st_rpc_call_t *call, json_t *params, void *ud) {
-  st_cons_t *c = ud;
+int st_cons__q_validators(st_cons_t *c, json_t *params, json_t **res, char *err, size_t cap) {
   static const char *const keys[] = {"height", "page", "per_page", NULL};
-  int64_t h;
+  int64_t h = 0;
   bool present;
-  if (!check_keys(call, params, keys) || !int_param(call, params, "height", &h, &present))
-    return;
+  int rc;
+  if ((rc = check_keys(params, keys, err, cap)) != 0 ||
+      (rc = int_param(params, "height", &h, &present, err, cap)) != 0)
+    return rc;
   if (!present)
     h = c->latest > 0 ? c->latest : 1;
   if (h < 1 || h > c->latest + 1)
-    return errorf(call, "height %" PRId64 " is not available; latest is %" PRId64, h,
-                  c->latest);
+    return PERR("height %" PRId64 " is not available; latest is %" PRId64, h, c->latest);
   st_cons__vset_t *v = st_cons__vset_for(c, h);
   if (!v)
-    return internal(call, "cannot read the validator set");
+    return IERR("cannot read the validator set of height %" PRId64, h);
   size_t first, count;
-  if (!page_params(call, params, v->vs.n, &first, &count))
-    return;
+  if ((rc = page_params(params, v->vs.n, &first, &count, err, cap)) != 0)
+    return rc;
   json_t *vals = json_array();
   for (size_t i = first; i < v->vs.n && i < first + count; i++)
     json_array_append_new(
@@ -384,10 +370,9 @@ static void m_validators(st_rpc_call_t *call, json_t *params, void *ud) {
                       jhex(v->vs.v[i].pubkey, ST_PUBKEY_LEN), "voting_power",
                       (json_int_t)v->vs.v[i].power, "proposer_priority",
                       (json_int_t)v->prio[i]));
-  st_rpc_result(call, json_pack("{s:I,s:o,s:I,s:I}", "block_height", (json_int_t)h,
-                                "validators", vals, "count",
-                                (json_int_t)json_array_size(vals), "total",
-                                (json_int_t)v->vs.n));
+  *res = json_pack("{s:I,s:o,s:I,s:I}", "block_height", (json_int_t)h, "validators", vals,
+                   "count", (json_int_t)json_array_size(vals), "total", (json_int_t)v->vs.n);
+  return 0;
 }
 
 static json_t *jvoteset(const st_cons__voteset_t *s) {
@@ -410,11 +395,12 @@ static const char *step_str(int s) {
   return s == ST_CONS__STEP_HALTED ? "halted" : "unknown";
 }
 
-static void m_consensus_state(st_rpc_call_t *call, json_t *params, void *ud) {
-  st_cons_t *c = ud;
+int st_cons__q_consensus_state(st_cons_t *c, json_t *params, json_t **res, char *err,
+                               size_t cap) {
   static const char *const keys[] = {NULL};
-  if (!check_keys(call, params, keys))
-    return;
+  int rc = check_keys(params, keys, err, cap);
+  if (rc != 0)
+    return rc;
   json_t *rounds = json_array();
   for (size_t i = 0; i < c->nrounds; i++) {
     const st_cons__round_t *rs = c->rounds[i];
@@ -440,7 +426,8 @@ static void m_consensus_state(st_rpc_call_t *call, json_t *params, void *ud) {
     c->validb ? jhex(c->validb->hash, ST_HASH_LEN) : json_null(), "proposer", proposer,
     "height_vote_set", rounds, "catching_up", c->catching_up, "halted", c->halted,
     "latest_height", (json_int_t)c->latest);
-  st_rpc_result(call, json_pack("{s:o}", "round_state", rs));
+  *res = json_pack("{s:o}", "round_state", rs);
+  return 0;
 }
 
 typedef struct ev_scan {
@@ -471,25 +458,23 @@ static int ev_cb(const void *key, size_t klen, const void *val, size_t vlen, voi
   return 0;
 }
 
-static void m_evidence(st_rpc_call_t *call, json_t *params, void *ud) {
-  st_cons_t *c = ud;
+int st_cons__q_evidence(st_cons_t *c, json_t *params, json_t **res, char *err, size_t cap) {
   static const char *const keys[] = {"page", "per_page", NULL};
-  if (!check_keys(call, params, keys))
-    return;
-  ev_scan_t s = {.c = c, .arr = json_array()};
+  int rc = check_keys(params, keys, err, cap);
+  if (rc != 0)
+    return rc;
+  ev_scan_t s = {.c = c};
   st_txn_t *txn;
-  if (st_txn_begin(c->node->store, false, &txn) != 0) {
-    json_decref(s.arr);
-    return internal(call, "cannot read the state");
-  }
+  if (st_txn_begin(c->node->store, false, &txn) != 0)
+    return IERR("cannot read the state");
   /* A first pass counts, so that the page can be checked. */
-  s.take = 0;
+  s.arr = json_array();
   st_kv_scan(txn, c->db_state, "E", 1, NULL, 0, ev_cb, &s);
   size_t first, count;
-  if (!page_params(call, params, s.total, &first, &count)) {
+  if ((rc = page_params(params, s.total, &first, &count, err, cap)) != 0) {
     st_txn_abort(txn);
     json_decref(s.arr);
-    return;
+    return rc;
   }
   s.total = 0;
   s.skip = first;
@@ -505,10 +490,37 @@ static void m_evidence(st_rpc_call_t *call, json_t *params, void *ud) {
       stratos__cons__evidence__free_unpacked(pb, NULL);
     }
   }
-  st_rpc_result(call, json_pack("{s:o,s:I,s:I,s:o}", "evidence", s.arr, "count",
-                                (json_int_t)json_array_size(s.arr), "total",
-                                (json_int_t)s.total, "pending", pending));
+  *res = json_pack("{s:o,s:I,s:I,s:o}", "evidence", s.arr, "count",
+                   (json_int_t)json_array_size(s.arr), "total", (json_int_t)s.total, "pending",
+                   pending);
+  return 0;
 }
+
+/* ---- methods ---- */
+
+typedef int (*query_fn)(st_cons_t *c, json_t *params, json_t **res, char *err, size_t cap);
+
+static void answer(st_rpc_call_t *call, json_t *params, void *ud, query_fn q) {
+  char err[256] = "";
+  json_t *res = NULL;
+  int code = q(ud, params, &res, err, sizeof(err));
+  if (code == 0)
+    st_rpc_result(call, res);
+  else
+    st_rpc_error(call, code, err, NULL);
+}
+
+#define METHOD(n)                                                                          \
+  static void m_##n(st_rpc_call_t *call, json_t *params, void *ud) {                       \
+    answer(call, params, ud, st_cons__q_##n);                                              \
+  }
+METHOD(block)
+METHOD(blockchain)
+METHOD(commit)
+METHOD(validators)
+METHOD(consensus_state)
+METHOD(evidence)
+#undef METHOD
 
 void st_cons__rpc_register(st_cons_t *c) {
   static const struct {

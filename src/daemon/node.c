@@ -130,7 +130,7 @@ static int apply_config(runner_t *r, const st_args_t *a, const char *home, bool 
   }
   if (c->moniker[0] == '\0') {
     const char *base = strrchr(home, '/');
-    snprintf(c->moniker, sizeof(c->moniker), "%s", base ? base + 1 : home);
+    snprintf(c->moniker, sizeof(c->moniker), "%.63s", base ? base + 1 : home);
   }
   st_log_set_level(c->log_level);
   st_log_set_json(c->log_json);

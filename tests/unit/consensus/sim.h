@@ -87,6 +87,9 @@ typedef struct sim_app {
   size_t pend_len[16];
   size_t npend;
   int64_t ntxs_committed;
+  /* At finalize of this height, report next_powers as the new set. */
+  int64_t change_at;
+  int64_t next_powers[SIM_MAXN];
 } sim_app_t;
 
 typedef struct sim_node {
@@ -211,9 +214,23 @@ static int app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
                         uint8_t app_hash[ST_HASH_LEN], uint8_t results[ST_HASH_LEN],
                         st_cons_valset_t *next, bool *changed) {
   sim_node_t *n = ud;
-  (void)next;
+  sim_t *s = n->sim;
   *changed = false;
   assert_int_equal(b->height, n->app.height + 1);
+  if (n->app.change_at == b->height) {
+    next->v = calloc((size_t)s->n, sizeof(*next->v));
+    assert_non_null(next->v);
+    next->n = 0;
+    for (int i = 0; i < s->n; i++) {
+      if (n->app.next_powers[i] <= 0)
+        continue;
+      st_cons_validator_t *v = &next->v[next->n++];
+      memcpy(v->pubkey, s->nodes[i].key.pk, ST_PUBKEY_LEN);
+      memcpy(v->addr, s->nodes[i].addr, ST_ADDR_LEN);
+      v->power = n->app.next_powers[i];
+    }
+    *changed = true;
+  }
   for (size_t i = 0; i < b->ntxs; i++) {
     st_hash_ctx_t h;
     st_hash_init(&h, ST_DOM_STATE);
@@ -473,12 +490,19 @@ static sim_t *sim_new(int n, const int64_t *powers) {
     assert_int_equal(st_bus_init(&s->loop, 1 << 14, &nd->node.bus), 0);
     assert_int_equal(st_bus_attach(nd->node.bus, &sim_net_mod, nd), 0);
     assert_int_equal(st_bus_attach(nd->node.bus, &sim_owner_mod, nd), 0);
-    memcpy(s->vals[i].pubkey, nd->key.pk, ST_PUBKEY_LEN);
-    memcpy(s->vals[i].addr, nd->addr, ST_ADDR_LEN);
-    s->vals[i].power = powers ? powers[i] : 10;
   }
-  qsort(s->vals, (size_t)n, sizeof(s->vals[0]), val_cmp);
-  s->vs.n = (size_t)n;
+  /* A power of 0 leaves the node out of the genesis set (a full node). */
+  size_t nv = 0;
+  for (int i = 0; i < n; i++) {
+    if (powers && powers[i] == 0)
+      continue;
+    memcpy(s->vals[nv].pubkey, s->nodes[i].key.pk, ST_PUBKEY_LEN);
+    memcpy(s->vals[nv].addr, s->nodes[i].addr, ST_ADDR_LEN);
+    s->vals[nv].power = powers ? powers[i] : 10;
+    nv++;
+  }
+  qsort(s->vals, nv, sizeof(s->vals[0]), val_cmp);
+  s->vs.n = nv;
   s->vs.v = s->vals;
   return s;
 }

@@ -448,6 +448,64 @@ static void test_wait_for_txs(void **state) {
   sim_free(s);
 }
 
+/* ---- a validator set change takes effect two heights later ---- */
+
+static void test_valset_change(void **state) {
+  (void)state;
+  int64_t powers[5] = {10, 10, 10, 10, 0};
+  sim_t *s = sim_new(5, powers);
+  /* At height 3 the application adds node 4 and doubles node 0. */
+  for (int i = 0; i < 5; i++) {
+    s->nodes[i].app.change_at = 3;
+    int64_t np[5] = {20, 10, 10, 10, 10};
+    memcpy(s->nodes[i].app.next_powers, np, sizeof(np));
+  }
+  for (int i = 0; i < 5; i++)
+    sim_start_node(s, i);
+  assert_true(sim_wait_height(s, 0x1f, 8, 20000));
+  sim_check_agreement(s, 0x1f);
+  st_cons_t *c = s->nodes[1].cons;
+  const st_cons_valset_t *vs;
+  assert_int_equal(st_cons_valset_at(c, 4, &vs), 0);
+  assert_int_equal(vs->n, 4);
+  assert_int_equal(st_cons_valset_at(c, 5, &vs), 0);
+  assert_int_equal(vs->n, 5);
+  int64_t total = 0;
+  for (size_t i = 0; i < vs->n; i++)
+    total += vs->v[i].power;
+  assert_int_equal(total, 60);
+  /* Node 4 signed nothing before height 5 and votes from there on. */
+  const sim_node_t *n4 = &s->nodes[4];
+  bool late = false;
+  for (size_t i = 0; i < n4->nvotes; i++) {
+    assert_true(n4->votes[i].h >= 5);
+    late = true;
+  }
+  assert_true(late);
+  /* Headers commit to the sets: height 4's next set is the new one. */
+  uint8_t h4[ST_HASH_LEN], h5[ST_HASH_LEN];
+  assert_int_equal(st_cons_valset_at(c, 4, &vs), 0);
+  st_cons_valset_hash(vs, h4);
+  assert_int_equal(st_cons_valset_at(c, 5, &vs), 0);
+  st_cons_valset_hash(vs, h5);
+  assert_memory_not_equal(h4, h5, ST_HASH_LEN);
+  st_txn_t *txn;
+  const void *p;
+  size_t len;
+  assert_int_equal(st_txn_begin(s->nodes[1].node.store, false, &txn), 0);
+  assert_int_equal(st_cons__store_block(c, txn, 4, &p, &len), 0);
+  st_cons__block_t *b;
+  const char *why;
+  assert_int_equal(st_cons__block_decode(SIM_CHAIN, p, len, &c->lim, &b, &why), 0);
+  st_txn_abort(txn);
+  assert_memory_equal(b->hdr->validators_hash.data, h4, ST_HASH_LEN);
+  assert_memory_equal(b->hdr->next_validators_hash.data, h5, ST_HASH_LEN);
+  st_cons__block_free(b);
+  for (int i = 0; i < 5; i++)
+    sim_check_no_double_sign(&s->nodes[i]);
+  sim_free(s);
+}
+
 int main(void) {
   st_log_set_level(getenv("SIM_LOG") ? ST_LOG_INFO : ST_LOG_ERROR);
   const struct CMUnitTest tests[] = {
@@ -458,6 +516,7 @@ int main(void) {
     cmocka_unit_test(test_forged_messages_banned),
     cmocka_unit_test(test_app_hash_mismatch_halts),
     cmocka_unit_test(test_wait_for_txs),
+    cmocka_unit_test(test_valset_change),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
