@@ -71,8 +71,9 @@ st_cons__peer_t *st_cons__peer_get(st_cons_t *c, const uint8_t addr[ST_ADDR_LEN]
   return free_slot;
 }
 
-void st_cons__broadcast_roundstep(st_cons_t *c) {
-  if (!c->started || c->closing)
+/* Sends where we are to one peer (to: NULL broadcasts). */
+static void send_roundstep(st_cons_t *c, const uint8_t *to) {
+  if (!c->started || c->closing || c->halted)
     return;
   Stratos__Cons__RoundStep m = STRATOS__CONS__ROUND_STEP__INIT;
   m.height = c->h;
@@ -81,7 +82,11 @@ void st_cons__broadcast_roundstep(st_cons_t *c) {
   m.lowest = c->latest > 0 ? 1 : 0;
   uint8_t buf[64];
   size_t n = stratos__cons__round_step__pack(&m, buf);
-  st_cons__send(c, NULL, NULL, c->ch_cons, ST_CONS__MSG_ROUND_STEP, buf, n);
+  st_cons__send(c, to, NULL, c->ch_cons, ST_CONS__MSG_ROUND_STEP, buf, n);
+}
+
+void st_cons__broadcast_roundstep(st_cons_t *c) {
+  send_roundstep(c, NULL);
   c->last_roundstep_ms = uv_now(c->node->loop);
 }
 
@@ -136,6 +141,10 @@ static void on_roundstep(st_cons_t *c, const uint8_t *peer, const uint8_t *data,
   st_cons__peer_t *pe = st_cons__peer_get(c, peer, true);
   if (!pe)
     return;
+  /* A peer heard for the first time learns where we are at once, rather
+   * than at our next periodic RoundStep. */
+  if (!pe->known)
+    send_roundstep(c, peer);
   pe->known = true;
   pe->height = h;
   pe->round = r;
@@ -192,16 +201,7 @@ void st_cons_on_peer(st_cons_t *c, const uint8_t peer[ST_ADDR_LEN], int up) {
     if (p) {
       /* A (re)connected peer is served afresh and told where we are. */
       p->served_h = -1;
-      if (c->started && !c->halted) {
-        Stratos__Cons__RoundStep m = STRATOS__CONS__ROUND_STEP__INIT;
-        m.height = c->h;
-        m.round = c->r;
-        m.step = (uint32_t)c->step;
-        m.lowest = c->latest > 0 ? 1 : 0;
-        uint8_t buf[64];
-        size_t n = stratos__cons__round_step__pack(&m, buf);
-        st_cons__send(c, peer, NULL, c->ch_cons, ST_CONS__MSG_ROUND_STEP, buf, n);
-      }
+      send_roundstep(c, peer);
     }
     return;
   }

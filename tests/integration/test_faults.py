@@ -88,10 +88,11 @@ class ByzantineTest(NodeTestCase):
 class LateNodeTest(NodeTestCase):
 
     def test_late_node_catches_up_then_votes(self):
-        net = Localnet(self, validators=4)
+        # Fast blocks, so that a long history builds up in test time.
+        net = Localnet(self, validators=4, consensus={"timeout_commit_ms": 1})
         for i in range(3):
             net.start(i)
-        net.wait_height(40, nodes=net.nodes[:3], timeout=120)
+        net.wait_height(150, nodes=net.nodes[:3], timeout=180)
         late = net.start(3)
         top = max(net.height(n) for n in net.nodes[:3])
         net.wait_height(top, nodes=[late], timeout=60)

@@ -5,6 +5,7 @@ refusals of bad txs that change nothing."""
 import base64
 import json
 import os
+import socket
 import time
 import unittest
 
@@ -162,6 +163,28 @@ class BadTxTest(NodeTestCase):
     def test_insufficient_balance(self):
         self.refused(self.good_tx(amount="1000000000000000000000000000000"),
                      ["balance", "insufficient", "funds"])
+
+    def test_p2p_garbage(self):
+        port = self.net.specs[0]["ports"]["p2p"]
+        before = self.node.result("status")["sync_info"]["latest_block_height"]
+        for payload in (b"GET / HTTP/1.1\r\n\r\n", b"STN1" + b"\x00" * 10,
+                        b"STN1" + os.urandom(32) + b"\xff\xff\xff\xff" + os.urandom(64),
+                        os.urandom(5000)):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            try:
+                s.sendall(payload)
+                s.settimeout(5)
+                # The node closes the connection rather than wait forever.
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+            finally:
+                s.close()
+        self.assertHealthy(self.node)
+        info = self.node.result("net_info")
+        self.assertEqual(info["n_peers"], 0)
+        self.net.wait_height(before + 2)
 
     def test_cli_send_and_query(self):
         home = self.net.specs[0]["home"]

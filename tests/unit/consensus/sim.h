@@ -122,7 +122,19 @@ struct sim {
   st_cons_params_t params;
   int64_t genesis_time;
   char root[1024];
+  unsigned drop_pct;  /* share of frames lost on every link */
+  uint64_t rng;       /* xorshift state for drops */
+  uint64_t dropped;
 };
+
+static uint32_t sim_rand(sim_t *s) {
+  uint64_t x = s->rng ? s->rng : 0x9e3779b97f4a7c15ull;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  s->rng = x;
+  return (uint32_t)(x >> 16);
+}
 
 /* ---- files ---- */
 
@@ -352,6 +364,10 @@ static void net_on_msg(void *state, st_msg_t *msg) {
     if (bcast ? memcmp(o->except, t->addr, ST_ADDR_LEN) == 0
               : memcmp(o->to, t->addr, ST_ADDR_LEN) != 0)
       continue;
+    if (s->drop_pct && sim_rand(s) % 100 < s->drop_pct) {
+      s->dropped++;
+      continue;
+    }
     deliver(n, t, o);
   }
   if (own && n->on_own_vote)
@@ -589,9 +605,34 @@ static bool pred_heights(sim_t *s, void *ud) {
   return true;
 }
 
+/* Prints each node's consensus state, to explain a failed wait. */
+static void sim_dump(sim_t *s) {
+  for (int i = 0; i < s->n; i++) {
+    st_cons_t *c = s->nodes[i].cons;
+    if (!c) {
+      fprintf(stderr, "node %d: down\n", i);
+      continue;
+    }
+    fprintf(stderr,
+            "node %d: latest %lld h %lld r %d step %d locked %d valid %d catching_up %d "
+            "halted %d frames %zu\n",
+            i, (long long)c->latest, (long long)c->h, c->r, c->step, c->locked_round,
+            c->valid_round, c->catching_up, c->halted, s->nodes[i].frames_in);
+    for (size_t k = 0; k < c->nrounds; k++) {
+      st_cons__round_t *rs = c->rounds[k];
+      fprintf(stderr, "  round %d: prevotes %lld precommits %lld seen %lld proposal %d\n",
+              rs->round, (long long)rs->prevotes.sum, (long long)rs->precommits.sum,
+              (long long)rs->seen_power, rs->proposal != NULL);
+    }
+  }
+}
+
 static bool sim_wait_height(sim_t *s, unsigned mask, int64_t h, uint64_t ms) {
   sim_hwait_t w = {.h = h, .mask = mask};
-  return sim_run(s, pred_heights, &w, ms);
+  bool ok = sim_run(s, pred_heights, &w, ms);
+  if (!ok)
+    sim_dump(s);
+  return ok;
 }
 
 /* Every pair of nodes in mask agrees on block and app hashes at every

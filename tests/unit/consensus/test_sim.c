@@ -43,6 +43,22 @@ static void test_four_commit_ten(void **state) {
   sim_free(s);
 }
 
+static void test_single_validator(void **state) {
+  (void)state;
+  sim_t *s = sim_new(1, NULL);
+  sim_start_node(s, 0);
+  sim_add_tx(&s->nodes[0], "solo");
+  assert_true(sim_wait_height(s, 0x1, 5, 10000));
+  assert_int_equal(s->nodes[0].app.ntxs_committed, 1);
+  /* Restarted, it goes on from its store (no replay left to do). */
+  sim_crash_node(s, 0);
+  int64_t h = s->nodes[0].app.max_h;
+  sim_start_node(s, 0);
+  assert_true(sim_wait_height(s, 0x1, h + 3, 10000));
+  sim_check_no_double_sign(&s->nodes[0]);
+  sim_free(s);
+}
+
 static void test_weighted_proposers(void **state) {
   (void)state;
   int64_t powers[4] = {1, 1, 1, 7};
@@ -309,6 +325,7 @@ int main(void) {
   st_log_set_level(getenv("SIM_LOG") ? ST_LOG_INFO : ST_LOG_ERROR);
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_four_commit_ten),
+    cmocka_unit_test(test_single_validator),
     cmocka_unit_test(test_weighted_proposers),
     cmocka_unit_test(test_one_partitioned),
     cmocka_unit_test(test_two_partitioned),
