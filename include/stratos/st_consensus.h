@@ -144,7 +144,8 @@ int st_cons_new(const st_cons_opts_t *opts, st_cons_t **out);
  * height) and starts: block sync while peers are ahead, then consensus. */
 int st_cons_start(st_cons_t *c);
 
-/* Stops timers and frees the engine. */
+/* Stops timers and frees the engine (its memory goes once the loop has
+ * run the timers' close callbacks). */
 void st_cons_free(st_cons_t *c);
 
 /* Feeds one frame of the engine's channels (borrowed for the call). A

@@ -44,6 +44,13 @@ int st_rpc_decode(const char *body, size_t len, json_t **calls, int *is_batch,
 int st_rpc_publish(st_bus_t *bus, st_mod_id from, const char *type, json_t *attrs,
                    json_t *data);
 
+/* Builds one event for st_rpc_publish_many (attrs and data stolen). */
+json_t *st_rpc_event(const char *type, json_t *attrs, json_t *data);
+
+/* Publishes an array of events (stolen) in one bus message, so that a
+ * block's thousands of tx events cost one queue slot. */
+int st_rpc_publish_many(st_bus_t *bus, st_mod_id from, json_t *events);
+
 /* The module's hooks: init creates the server and sets node->rpc, start
  * listens on rpc.laddr. */
 extern const st_module_t st_rpc_module;

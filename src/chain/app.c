@@ -286,8 +286,8 @@ void st_chain__app_committed(void *ud, int64_t height) {
   ch->last_height = height;
   st_chain__mempool_recheck(ch->mp);
   st_chain__waiters_update(ch);
-  st_chain__events_publish(ch, height);
-  if (ch->cons && ch->node && ch->node->bus) {
+  json_t *new_block = NULL;
+  if (ch->cons) {
     /* NewBlock for WebSocket subscribers (tm.event='NewBlock'). */
     st_cons_status_t cs;
     st_cons_status(ch->cons, &cs);
@@ -295,12 +295,13 @@ void st_chain__app_committed(void *ud, int64_t height) {
     st_hex_encode(cs.hash, ST_HASH_LEN, hash, sizeof(hash));
     st_hex_encode(cs.app_hash, ST_HASH_LEN, app, sizeof(app));
     snprintf(h, sizeof(h), "%lld", (long long)height);
-    st_rpc_publish(ch->node->bus, ST_MOD_CHAIN, "NewBlock",
-                   json_pack("{s:s,s:s}", "block.height", h, "block.hash", hash),
-                   json_pack("{s:I,s:s,s:s,s:I,s:I}", "height", (json_int_t)height, "hash",
-                             hash, "app_hash", app, "time_ms", (json_int_t)cs.time_ms,
-                             "num_txs", (json_int_t)ch->last_ntxs));
+    new_block = st_rpc_event(
+      "NewBlock", json_pack("{s:s,s:s}", "block.height", h, "block.hash", hash),
+      json_pack("{s:I,s:s,s:s,s:I,s:I}", "height", (json_int_t)height, "hash", hash,
+                "app_hash", app, "time_ms", (json_int_t)cs.time_ms, "num_txs",
+                (json_int_t)ch->last_ntxs));
   }
+  st_chain__events_publish(ch, height, new_block);
   st_chain__mempool_stats_t s;
   st_chain__mempool_stats(ch->mp, &s);
   ST_DEBUG("chain", "committed height %lld: %zu txs; mempool %zu txs, %zu bytes",

@@ -339,7 +339,7 @@ int st_chain__q_tx_param(st_chain_t *ch, json_t *params, uint8_t **tx, size_t *l
 void st_chain__events_add(st_chain_t *ch, int64_t height, uint32_t index,
                           const uint8_t hash[ST_HASH_LEN], const st_chain__tx_t *t, int code,
                           const char *log, st_u128 fee, const uint8_t *tx, size_t len);
-void st_chain__events_publish(st_chain_t *ch, int64_t height);
+void st_chain__events_publish(st_chain_t *ch, int64_t height, json_t *new_block);
 
 /* Answers the broadcast_tx_commit calls whose tx is now committed or
  * dropped; called after every commit. */

@@ -513,28 +513,30 @@ void st_chain__events_add(st_chain_t *ch, int64_t height, uint32_t index,
   json_array_append_new(ch->events, json_pack("{s:o,s:o}", "attrs", attrs, "data", data));
 }
 
-void st_chain__events_publish(st_chain_t *ch, int64_t height) {
+void st_chain__events_publish(st_chain_t *ch, int64_t height, json_t *new_block) {
   json_t *evs = ch->events;
   ch->events = NULL;
-  if (!evs)
-    return;
-  size_t i, sent = 0;
+  json_t *out = json_array();
+  if (new_block)
+    json_array_append_new(out, new_block);
+  size_t i;
   json_t *e;
-  if (ch->events_height == height && ch->node && ch->node->bus) {
+  if (evs && ch->events_height == height) {
     json_array_foreach(evs, i, e) {
-      int rc = st_rpc_publish(ch->node->bus, ST_MOD_CHAIN, "Tx",
-                              json_incref(json_object_get(e, "attrs")),
-                              json_incref(json_object_get(e, "data")));
-      if (rc != 0) {
-        /* A full rpc inbox: the rest of this block's events are dropped. */
-        ST_DEBUG("chain", "height %" PRId64 ": %zu of %zu tx events not published: %s",
-                 height, json_array_size(evs) - sent, json_array_size(evs), st_strerror(rc));
-        break;
-      }
-      sent++;
+      json_array_append_new(out, st_rpc_event("Tx", json_incref(json_object_get(e, "attrs")),
+                                              json_incref(json_object_get(e, "data"))));
     }
   }
   json_decref(evs);
+  if (json_array_size(out) == 0 || !ch->node || !ch->node->bus) {
+    json_decref(out);
+    return;
+  }
+  /* One bus message per block, whatever its number of txs. */
+  int rc = st_rpc_publish_many(ch->node->bus, ST_MOD_CHAIN, out);
+  if (rc != 0)
+    ST_DEBUG("chain", "height %" PRId64 ": events not published: %s", height,
+             st_strerror(rc));
 }
 
 void st_chain__waiters_update(st_chain_t *ch) {

@@ -314,8 +314,14 @@ void st_cons__on_sync_frame(st_cons_t *c, const st_net_frame_t *f) {
       st_cons__ban(c, f->peer, "blocksync: bad NoBlock");
       return;
     }
-    st_cons__syncreq_t *q = req_find(c, m->height);
+    int64_t h = m->height;
+    st_cons__syncreq_t *q = req_find(c, h);
     stratos__cons__no_block__free_unpacked(m, NULL);
+    /* A peer without a block it claimed to have is not asked again until
+     * its next RoundStep says otherwise. */
+    st_cons__peer_t *pe = st_cons__peer_get(c, f->peer, false);
+    if (pe && h >= 1 && pe->height > h)
+      pe->height = h;
     if (q && q->sent && !q->blk && memcmp(q->peer, f->peer, ST_ADDR_LEN) == 0) {
       memcpy(q->avoid, f->peer, ST_ADDR_LEN);
       q->sent = false;

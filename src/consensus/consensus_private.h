@@ -256,8 +256,11 @@ typedef struct st_cons__tally {
 } st_cons__tally_t;
 
 /* The votes of one type at one height and round, one slot per
- * validator. The first vote of a validator counts; a different second
- * one is reported as a conflict. */
+ * validator. A validator's first vote fills its slot and counts for "any
+ * value"; a different second one is reported as a conflict. As in the
+ * algorithm, where 2f+1 messages for a value are counted per value, the
+ * caller may also keep conflicting votes for values that matter (blocks
+ * it knows): they count for their value, never twice for "any". */
 typedef struct st_cons__voteset {
   int type;
   int64_t height;
@@ -266,7 +269,9 @@ typedef struct st_cons__voteset {
   st_cons__vote_t **votes;
   int64_t sum;
   st_cons__tally_t *tallies;
-  size_t ntallies;
+  size_t ntallies, captallies;
+  st_cons__vote_t **extra;   /* kept conflicting votes */
+  size_t nextra, capextra;
 } st_cons__voteset_t;
 
 int st_cons__voteset_init(st_cons__voteset_t *s, int type, int64_t height, int32_t round,
@@ -277,6 +282,9 @@ void st_cons__voteset_free(st_cons__voteset_t *s);
  * vote; *conflict points at the stored one (v untouched). */
 int st_cons__voteset_add(st_cons__voteset_t *s, st_cons__vote_t *v,
                          const st_cons__vote_t **conflict);
+/* Keeps a vote that conflicts with its validator's first one, counting it
+ * for its value (ownership moves on 0; ST_EEXIST when already kept). */
+int st_cons__voteset_add_extra(st_cons__voteset_t *s, st_cons__vote_t *v);
 /* More than 2/3 of the power voted (for anything). */
 bool st_cons__voteset_two_thirds_any(const st_cons__voteset_t *s);
 /* Whether some value (nil or a hash) has more than 2/3; fills it. */
@@ -487,6 +495,9 @@ int st_cons__check_block(st_cons_t *c, st_cons__block_t *b, int64_t height,
                          const char **why);
 int st_cons__apply_block(st_cons_t *c, st_cons__block_t *b, const uint8_t *commit,
                          size_t commit_len, int32_t round);
+/* Rebuilds the precommits of block latest from its encoded commit, to be
+ * carried in our next proposal (and extended by late precommits). */
+void st_cons__set_last_commit(st_cons_t *c, const uint8_t *p, size_t n);
 void st_cons__halt(st_cons_t *c);
 void st_cons__halt_app_hash(st_cons_t *c, int64_t h, const uint8_t *theirs);
 st_cons__vset_t *st_cons__vset_for(st_cons_t *c, int64_t height);

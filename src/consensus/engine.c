@@ -11,7 +11,8 @@
  * evaluate does not nest: an input that arrives while it runs (our own
  * vote, for instance) makes it loop once more instead.
  *
- * Every signature goes through sign_msg: a step this node has already
+ * Every signature goes through sign_vote or do_propose and then
+ * sign_body: a step this node has already
  * signed at this height (in this run, in the WAL, or in the sign state)
  * is answered with the stored message; anything else the sign state does
  * not allow is refused. The sign state is written and the message logged
@@ -604,6 +605,10 @@ static void on_t_tick(uv_timer_t *t) {
 /* Builds a new block for the current height. */
 static st_cons__block_t *build_block(st_cons_t *c) {
   st_cons_txlist_t l = {0};
+  if (c->h > 1 && !c->last_commit) {
+    ST_ERROR(c->tag, "no commit of block %" PRId64 " to carry; not proposing", c->latest);
+    return NULL;
+  }
   if (c->app.propose) {
     int rc = c->app.propose(c->app_ud, c->h, c->lim.max_bytes, c->lim.max_txs, &l);
     if (rc != 0) {
@@ -995,8 +1000,12 @@ void st_cons__add_vote(st_cons_t *c, st_cons__vote_t *v, const uint8_t *from, bo
   int rc = st_cons__voteset_add(set, v, &conflict);
   if (rc == ST_EPERM && conflict) {
     st_cons__evidence_found(c, conflict, v);
-    st_cons__vote_free(v);
-    return;
+    /* The algorithm counts messages per value: a double-signer's vote for
+     * a block we know still counts for that block (never twice for "any
+     * value"), or honest nodes that saw its votes in different orders
+     * could stay apart forever. Votes for unknown values are dropped, so
+     * what is kept stays bounded by the blocks of the height. */
+    rc = !v->nil && block_find(c, v->hash) ? st_cons__voteset_add_extra(set, v) : ST_EPERM;
   }
   if (rc != 0) {
     st_cons__vote_free(v);
@@ -1118,7 +1127,7 @@ int st_cons__handle_proposal(st_cons_t *c, const uint8_t *from, const uint8_t *d
 
 /* ---- committing ---- */
 
-static void set_last_commit(st_cons_t *c, const uint8_t *p, size_t n) {
+void st_cons__set_last_commit(st_cons_t *c, const uint8_t *p, size_t n) {
   if (c->last_commit) {
     st_cons__voteset_free(c->last_commit);
     free(c->last_commit);
@@ -1267,7 +1276,7 @@ int st_cons__apply_block(st_cons_t *c, st_cons__block_t *b, const uint8_t *commi
   c->vs_last = c->vs_cur;
   c->vs_cur = c->vs_next;
   c->vs_next = v2;
-  set_last_commit(c, commit, commit_len);
+  st_cons__set_last_commit(c, commit, commit_len);
   int wrc = st_cons__wal_end_height(&c->wal, h);
   if (wrc != 0)
     ST_WARN(c->tag, "WAL rotation after %" PRId64 " failed: %s", h, st_strerror(wrc));

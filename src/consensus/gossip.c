@@ -90,6 +90,16 @@ void st_cons__broadcast_roundstep(st_cons_t *c) {
   c->last_roundstep_ms = uv_now(c->node->loop);
 }
 
+static void send_votes(st_cons_t *c, const uint8_t *to, const st_cons__voteset_t *s) {
+  for (size_t i = 0; i < s->vs->vs.n; i++)
+    if (s->votes[i])
+      st_cons__send(c, to, NULL, c->ch_cons, ST_CONS__MSG_VOTE, s->votes[i]->msg,
+                    s->votes[i]->msg_len);
+  for (size_t i = 0; i < s->nextra; i++)
+    st_cons__send(c, to, NULL, c->ch_cons, ST_CONS__MSG_VOTE, s->extra[i]->msg,
+                  s->extra[i]->msg_len);
+}
+
 /* Sends a peer that works on our height what it may lack. */
 static void serve(st_cons_t *c, st_cons__peer_t *pe) {
   pe->served_h = pe->height;
@@ -103,17 +113,21 @@ static void serve(st_cons_t *c, st_cons__peer_t *pe) {
     if (!rs)
       continue;
     bool behind = pe->step <= ST_CONS__STEP_PREVOTE || rr > pe->round;
-    if (rs->proposal && behind)
+    if (rs->proposal && behind) {
       st_cons__send(c, pe->addr, NULL, c->ch_cons, ST_CONS__MSG_PROPOSAL, rs->proposal->msg,
                     rs->proposal->msg_len);
-    for (size_t i = 0; i < c->vs_cur->vs.n; i++) {
-      const st_cons__vote_t *v = rs->prevotes.votes[i];
-      if (v && behind)
-        st_cons__send(c, pe->addr, NULL, c->ch_cons, ST_CONS__MSG_VOTE, v->msg, v->msg_len);
-      v = rs->precommits.votes[i];
-      if (v)
-        st_cons__send(c, pe->addr, NULL, c->ch_cons, ST_CONS__MSG_VOTE, v->msg, v->msg_len);
+      /* A re-proposal is prevoted only by a node that has seen the polka
+       * of its pol_round (line 28), which that node may have missed: it
+       * gets those prevotes too. */
+      st_cons__round_t *pol =
+        rs->proposal->pol_round >= 0 ? st_cons__round_get(c, rs->proposal->pol_round, false)
+                                     : NULL;
+      if (pol)
+        send_votes(c, pe->addr, &pol->prevotes);
     }
+    if (behind)
+      send_votes(c, pe->addr, &rs->prevotes);
+    send_votes(c, pe->addr, &rs->precommits);
   }
 }
 

@@ -8,7 +8,6 @@
  * always a consistent picture of one committed height. Hashes are hex,
  * txs and signatures base64, addresses bech32 (stsds1...). */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

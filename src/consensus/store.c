@@ -163,34 +163,6 @@ static int init_genesis(st_cons_t *c) {
   return st_txn_commit(txn);
 }
 
-/* Rebuilds the precommits of the latest block from its stored commit, so
- * that this node can carry them in its next proposal. */
-static int load_last_commit(st_cons_t *c, const void *p, size_t n) {
-  Stratos__Cons__Commit *cm = stratos__cons__commit__unpack(NULL, n, p);
-  if (!cm)
-    return ST_ECORRUPT;
-  c->last_round = cm->round;
-  c->last_commit = calloc(1, sizeof(*c->last_commit));
-  if (!c->last_commit)
-    abort();
-  st_cons__voteset_init(c->last_commit, STRATOS__CONS__VOTE_TYPE__VOTE_PRECOMMIT, c->latest,
-                        cm->round,
-                        c->vs_last);
-  for (size_t i = 0; i < cm->n_sigs; i++) {
-    st_cons__vote_t *v;
-    const char *why;
-    const Stratos__Cons__CommitSig *s = cm->sigs[i];
-    if (st_cons__vote_from_parts(c->chain_id, s->vote_body.data, s->vote_body.len,
-                                 s->signature.data, s->signature.len, &v, &why) != 0)
-      continue;
-    v->vindex = st_cons__valset_index(&c->vs_last->vs, v->validator);
-    if (v->vindex < 0 || st_cons__voteset_add(c->last_commit, v, NULL) != 0)
-      st_cons__vote_free(v);
-  }
-  stratos__cons__commit__free_unpacked(cm, NULL);
-  return 0;
-}
-
 int st_cons__store_load(st_cons_t *c) {
   st_txn_t *txn;
   const void *p;
@@ -233,9 +205,12 @@ int st_cons__store_load(st_cons_t *c) {
   if ((rc = st_cons__store_vset(c, txn, c->latest + 2, &c->vs_next)) != 0)
     goto out;
   if (c->latest >= 1) {
+    /* The precommits of the latest block, to carry in our next proposal. */
     if ((rc = st_cons__store_commit(c, txn, c->latest, &p, &n)) != 0)
       goto out;
-    rc = load_last_commit(c, p, n);
+    st_cons__set_last_commit(c, p, n);
+    if (!c->last_commit)
+      rc = ST_ECORRUPT;
   }
 out:
   st_txn_abort(txn);

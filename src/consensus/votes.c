@@ -22,7 +22,8 @@ int st_cons__voteset_init(st_cons__voteset_t *s, int type, int64_t height, int32
   s->round = round;
   s->vs = vs;
   s->votes = calloc(vs->vs.n, sizeof(*s->votes));
-  s->tallies = calloc(vs->vs.n, sizeof(*s->tallies));
+  s->captallies = vs->vs.n + 1;
+  s->tallies = calloc(s->captallies, sizeof(*s->tallies));
   if (!s->votes || !s->tallies)
     abort();
   return 0;
@@ -33,6 +34,9 @@ void st_cons__voteset_free(st_cons__voteset_t *s) {
     return;
   for (size_t i = 0; i < s->vs->vs.n; i++)
     st_cons__vote_free(s->votes[i]);
+  for (size_t i = 0; i < s->nextra; i++)
+    st_cons__vote_free(s->extra[i]);
+  free(s->extra);
   free(s->votes);
   free(s->tallies);
   memset(s, 0, sizeof(*s));
@@ -42,6 +46,29 @@ static bool same_value(bool nil_a, const uint8_t *a, bool nil_b, const uint8_t *
   if (nil_a || nil_b)
     return nil_a == nil_b;
   return memcmp(a, b, ST_HASH_LEN) == 0;
+}
+
+/* Adds pw to the tally of v's value. */
+static void tally(st_cons__voteset_t *s, const st_cons__vote_t *v, int64_t pw) {
+  for (size_t i = 0; i < s->ntallies; i++) {
+    st_cons__tally_t *t = &s->tallies[i];
+    if (same_value(t->nil, t->hash, v->nil, v->hash)) {
+      t->power += pw;
+      return;
+    }
+  }
+  if (s->ntallies == s->captallies) {
+    size_t cap = s->captallies * 2;
+    st_cons__tally_t *t = realloc(s->tallies, cap * sizeof(*t));
+    if (!t)
+      abort();
+    s->tallies = t;
+    s->captallies = cap;
+  }
+  st_cons__tally_t *t = &s->tallies[s->ntallies++];
+  t->nil = v->nil;
+  memcpy(t->hash, v->hash, ST_HASH_LEN);
+  t->power = pw;
 }
 
 int st_cons__voteset_add(st_cons__voteset_t *s, st_cons__vote_t *v,
@@ -60,18 +87,31 @@ int st_cons__voteset_add(st_cons__voteset_t *s, st_cons__vote_t *v,
   s->votes[v->vindex] = v;
   int64_t pw = s->vs->vs.v[v->vindex].power;
   s->sum += pw;
-  for (size_t i = 0; i < s->ntallies; i++) {
-    st_cons__tally_t *t = &s->tallies[i];
-    if (same_value(t->nil, t->hash, v->nil, v->hash)) {
-      t->power += pw;
-      return 0;
-    }
+  tally(s, v, pw);
+  return 0;
+}
+
+int st_cons__voteset_add_extra(st_cons__voteset_t *s, st_cons__vote_t *v) {
+  if (v->vindex < 0 || (size_t)v->vindex >= s->vs->vs.n || v->type != s->type ||
+      v->height != s->height || v->round != s->round || !s->votes[v->vindex])
+    return ST_EINVAL;
+  const st_cons__vote_t *first = s->votes[v->vindex];
+  if (same_value(first->nil, first->hash, v->nil, v->hash))
+    return ST_EEXIST;
+  for (size_t i = 0; i < s->nextra; i++)
+    if (s->extra[i]->vindex == v->vindex &&
+        same_value(s->extra[i]->nil, s->extra[i]->hash, v->nil, v->hash))
+      return ST_EEXIST;
+  if (s->nextra == s->capextra) {
+    size_t cap = s->capextra ? s->capextra * 2 : 4;
+    st_cons__vote_t **e = realloc(s->extra, cap * sizeof(*e));
+    if (!e)
+      abort();
+    s->extra = e;
+    s->capextra = cap;
   }
-  /* At most one tally per voter, so ntallies stays below n. */
-  st_cons__tally_t *t = &s->tallies[s->ntallies++];
-  t->nil = v->nil;
-  memcpy(t->hash, v->hash, ST_HASH_LEN);
-  t->power = pw;
+  s->extra[s->nextra++] = v;
+  tally(s, v, s->vs->vs.v[v->vindex].power);
   return 0;
 }
 
@@ -118,7 +158,15 @@ Stratos__Cons__Commit *st_cons__voteset_commit(const st_cons__voteset_t *s,
     abort();
   for (size_t i = 0; i < s->vs->vs.n; i++) {
     const st_cons__vote_t *v = s->votes[i];
-    if (!v || v->nil || memcmp(v->hash, hash, ST_HASH_LEN) != 0)
+    if (v && (v->nil || memcmp(v->hash, hash, ST_HASH_LEN) != 0))
+      v = NULL;
+    /* A validator whose first precommit was for something else may have
+     * a kept one for this block. */
+    for (size_t k = 0; !v && k < s->nextra; k++)
+      if (s->extra[k]->vindex == (int)i && !s->extra[k]->nil &&
+          memcmp(s->extra[k]->hash, hash, ST_HASH_LEN) == 0)
+        v = s->extra[k];
+    if (!v)
       continue;
     Stratos__Cons__CommitSig *cs = calloc(1, sizeof(*cs));
     if (!cs)

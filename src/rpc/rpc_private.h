@@ -24,9 +24,9 @@ void st_rpc__ws_send(st_rpc_ws_t *ws, json_t *j);
 void st_rpc__ws_retain(st_rpc_ws_t *ws);
 void st_rpc__ws_release(st_rpc_ws_t *ws);
 void st_rpc__ws_close_all(st_rpc_t *rpc);
-/* Delivers an event ({"type","attrs","data"}, borrowed) to matching
- * subscriptions. */
-void st_rpc__ws_publish(st_rpc_t *rpc, json_t *event);
+/* Delivers an array of events ({"type","attrs","data"}, borrowed) to
+ * matching subscriptions. */
+void st_rpc__ws_publish(st_rpc_t *rpc, json_t *events);
 
 /* ---- shared inside the module (rpc.c) ---- */
 

@@ -167,7 +167,17 @@ static int matches(const sub_t *s, json_t *attrs) {
   return 1;
 }
 
-void st_rpc__ws_publish(st_rpc_t *rpc, json_t *event) {
+static void publish_one(st_rpc_t *rpc, json_t *event);
+
+void st_rpc__ws_publish(st_rpc_t *rpc, json_t *events) {
+  size_t i;
+  json_t *e;
+  if (!st_rpc__hub(rpc)->head)
+    return; /* nobody listens */
+  json_array_foreach(events, i, e) publish_one(rpc, e);
+}
+
+static void publish_one(st_rpc_t *rpc, json_t *event) {
   json_t *attrs = json_object_get(event, "attrs");
   const char *type = json_string_value(json_object_get(event, "type"));
   if (!json_is_object(attrs) || !type)
@@ -194,19 +204,30 @@ void st_rpc__ws_publish(st_rpc_t *rpc, json_t *event) {
   }
 }
 
-int st_rpc_publish(st_bus_t *bus, st_mod_id from, const char *type, json_t *attrs,
-                   json_t *data) {
+json_t *st_rpc_event(const char *type, json_t *attrs, json_t *data) {
   if (!attrs)
     attrs = json_object();
   json_object_set_new(attrs, "tm.event", json_string(type));
-  json_t *ev = json_pack("{s:s,s:o,s:o}", "type", type, "attrs", attrs, "data",
-                         data ? data : json_null());
+  return json_pack("{s:s,s:o,s:o}", "type", type, "attrs", attrs, "data",
+                   data ? data : json_null());
+}
+
+static void decref_json(void *p) { json_decref(p); }
+
+int st_rpc_publish_many(st_bus_t *bus, st_mod_id from, json_t *events) {
   st_msg_t m = {.type = ST_MSG_RPC_EVENT, .from = (uint8_t)from, .to = ST_MOD_RPC,
-                .data = ev, .free_fn = (void (*)(void *))json_decref};
+                .data = events, .free_fn = decref_json};
   int rc = st_bus_send(bus, &m);
   if (rc != 0)
-    json_decref(ev);
+    json_decref(events);
   return rc;
+}
+
+int st_rpc_publish(st_bus_t *bus, st_mod_id from, const char *type, json_t *attrs,
+                   json_t *data) {
+  json_t *one = json_array();
+  json_array_append_new(one, st_rpc_event(type, attrs, data));
+  return st_rpc_publish_many(bus, from, one);
 }
 
 /* ---- subscribe / unsubscribe ---- */

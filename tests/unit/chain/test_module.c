@@ -48,8 +48,16 @@ static json_t *events;
 
 static void rpc_on_msg(void *state, st_msg_t *msg) {
   (void)state;
-  if (msg->type == ST_MSG_RPC_EVENT)
-    json_array_append(events, msg->data);
+  /* One message per block: an array of events; the Tx ones are kept. */
+  json_t *arr = msg->data;
+  if (msg->type == ST_MSG_RPC_EVENT && json_is_array(arr)) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e) {
+      if (strcmp(json_string_value(json_object_get(e, "type")), "Tx") == 0)
+        json_array_append(events, e);
+    }
+  }
 }
 
 static const st_module_t fake_rpc = {.name = "rpc", .id = ST_MOD_RPC, .on_msg = rpc_on_msg};

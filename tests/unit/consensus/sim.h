@@ -618,11 +618,29 @@ static void sim_dump(sim_t *s) {
             "halted %d frames %zu\n",
             i, (long long)c->latest, (long long)c->h, c->r, c->step, c->locked_round,
             c->valid_round, c->catching_up, c->halted, s->nodes[i].frames_in);
+    if (c->locked)
+      fprintf(stderr, "  locked %02x%02x valid %02x%02x\n", c->locked->hash[0],
+              c->locked->hash[1], c->validb ? c->validb->hash[0] : 0,
+              c->validb ? c->validb->hash[1] : 0);
     for (size_t k = 0; k < c->nrounds; k++) {
       st_cons__round_t *rs = c->rounds[k];
-      fprintf(stderr, "  round %d: prevotes %lld precommits %lld seen %lld proposal %d\n",
-              rs->round, (long long)rs->prevotes.sum, (long long)rs->precommits.sum,
-              (long long)rs->seen_power, rs->proposal != NULL);
+      fprintf(stderr, "  round %d: proposal", rs->round);
+      if (rs->proposal)
+        fprintf(stderr, " %02x%02x/pol %d", rs->proposal->hash[0], rs->proposal->hash[1],
+                rs->proposal->pol_round);
+      else
+        fprintf(stderr, " -");
+      const st_cons__voteset_t *sets[2] = {&rs->prevotes, &rs->precommits};
+      for (int t = 0; t < 2; t++) {
+        fprintf(stderr, " | %s", t ? "pc" : "pv");
+        for (size_t q = 0; q < sets[t]->ntallies; q++)
+          if (sets[t]->tallies[q].nil)
+            fprintf(stderr, " nil:%lld", (long long)sets[t]->tallies[q].power);
+          else
+            fprintf(stderr, " %02x%02x:%lld", sets[t]->tallies[q].hash[0],
+                    sets[t]->tallies[q].hash[1], (long long)sets[t]->tallies[q].power);
+      }
+      fprintf(stderr, "\n");
     }
   }
 }
