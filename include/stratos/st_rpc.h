@@ -37,6 +37,10 @@ void st_rpc_error(st_rpc_call_t *call, int code, const char *message, json_t *da
 int st_rpc_decode(const char *body, size_t len, json_t **calls, int *is_batch,
                   json_t **err_resp);
 
+/* A JSON string holding the standard base64 of p[0..n) (for tx bytes and
+ * signatures in results). */
+json_t *st_rpc_base64(const void *p, size_t n);
+
 /* Publishes an event to WebSocket subscribers through the bus. type is
  * the event name ("NewBlock", "Tx", ...); attrs (stolen) is an object of
  * string attributes that queries match, e.g. {"tx.hash": "ab12..."};

@@ -84,16 +84,6 @@ static json_t *u128_json(st_u128 v) {
   return json_string(s);
 }
 
-static json_t *b64_json(const uint8_t *p, size_t n) {
-  size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
-  char *s = malloc(cap);
-  if (!s)
-    abort();
-  sodium_bin2base64(s, cap, p, n, sodium_base64_VARIANT_ORIGINAL);
-  json_t *j = json_string(s);
-  free(s);
-  return j;
-}
 
 static json_t *result_json(int code, const char *log, st_u128 fee) {
   return json_pack("{s:i,s:s,s:o}", "code", code, "log", log ? log : "", "fee",
@@ -155,7 +145,7 @@ static json_t *tx_json(st_chain_t *ch, st_txn_t *txn, const uint8_t hash[ST_HASH
   return json_pack("{s:o,s:I,s:I,s:o,s:o}", "hash", hex_json(hash, ST_HASH_LEN), "height",
                    (json_int_t)st_chain__rd64(p), "index", (json_int_t)st_chain__rd32(p + 8),
                    "tx_result", result_json(code, log, fee), "tx",
-                   b64_json(p + 16 + rlen, n - 16 - rlen));
+                   st_rpc_base64(p + 16 + rlen, n - 16 - rlen));
 }
 
 int st_chain__q_tx(st_chain_t *ch, json_t *params, json_t **result, char *err, size_t cap) {
@@ -509,7 +499,7 @@ void st_chain__events_add(st_chain_t *ch, int64_t height, uint32_t index,
   }
   json_t *data = json_pack("{s:s,s:I,s:I,s:o,s:o}", "hash", hex, "height", (json_int_t)height,
                            "index", (json_int_t)index, "tx_result", result_json(code, log, fee),
-                           "tx", b64_json(tx, len));
+                           "tx", st_rpc_base64(tx, len));
   json_array_append_new(ch->events, json_pack("{s:o,s:o}", "attrs", attrs, "data", data));
 }
 

@@ -101,16 +101,6 @@ static json_t *jhex(const uint8_t *p, size_t n) {
   return json_string(buf);
 }
 
-static json_t *jb64(const uint8_t *p, size_t n) {
-  size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
-  char *s = malloc(cap);
-  if (!s)
-    abort();
-  sodium_bin2base64(s, cap, p, n, sodium_base64_VARIANT_ORIGINAL);
-  json_t *j = json_string(s);
-  free(s);
-  return j;
-}
 
 static json_t *jaddr(const uint8_t *a) {
   char s[ST_ADDR_STR_MAX];
@@ -160,7 +150,7 @@ static json_t *jcommit(st_cons_t *c, const Stratos__Cons__Commit *cm) {
       continue;
     json_array_append_new(sigs, json_pack("{s:o,s:o,s:o,s:I}", "validator_address",
                                           jaddr(v->validator), "signature",
-                                          jb64(v->sig, ST_SIG_LEN), "timestamp",
+                                          st_rpc_base64(v->sig, ST_SIG_LEN), "timestamp",
                                           jtime(v->time_ms), "timestamp_ms",
                                           (json_int_t)v->time_ms));
     st_cons__vote_free(v);
@@ -210,7 +200,7 @@ static st_cons__block_t *load_block(st_cons_t *c, st_txn_t *txn, int64_t h) {
 static json_t *jblock(st_cons_t *c, const st_cons__block_t *b) {
   json_t *txs = json_array(), *evs = json_array();
   for (size_t i = 0; i < b->pb->n_txs; i++)
-    json_array_append_new(txs, jb64(b->pb->txs[i].data, b->pb->txs[i].len));
+    json_array_append_new(txs, st_rpc_base64(b->pb->txs[i].data, b->pb->txs[i].len));
   for (size_t i = 0; i < b->pb->n_evidence; i++)
     json_array_append_new(evs, jevidence(c, b->pb->evidence[i]));
   const Stratos__Cons__Commit *lc = b->pb->last_commit;

@@ -1,5 +1,6 @@
 /* Node-level JSON-RPC methods. Methods of the chain, meta and resource
  * layers are registered by those modules. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,4 +110,15 @@ static void m_status(st_rpc_call_t *call, json_t *params, void *ud) {
 void st_rpc__register_node_methods(st_rpc_t *rpc, st_node_t *node) {
   st_rpc_register(rpc, "health", m_health, node);
   st_rpc_register(rpc, "status", m_status, node);
+}
+
+json_t *st_rpc_base64(const void *p, size_t n) {
+  size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+  char *s = malloc(cap);
+  if (!s)
+    abort();
+  sodium_bin2base64(s, cap, p, n, sodium_base64_VARIANT_ORIGINAL);
+  json_t *j = json_string(s);
+  free(s);
+  return j;
 }

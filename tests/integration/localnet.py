@@ -35,10 +35,21 @@ def _ports_free(base, count):
     return True
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError):
+        return 32768
+
+
 def free_base_port(count):
-    """A base port with count free ports above it."""
+    """A base port with count free ports above it, below the kernel's
+    ephemeral range: ports there can be taken at any moment by outgoing
+    connections, and a node restarted later must find its ports free."""
+    top = min(_ephemeral_low(), 60000) - count
     for _ in range(200):
-        base = random.randrange(20000, 60000 - count)
+        base = random.randrange(10000, top)
         if _ports_free(base, count):
             return base
     raise AssertionError("no free port range of %d found" % count)
