@@ -389,8 +389,9 @@ static bool own_same(const st_cons__own_t *o, bool nil, const uint8_t *hash) {
 
 /* Signs body for (h, r, step) after the checks above, saving the sign
  * state. Returns 0 with *sig filled, or an error (refused: ST_EPERM). */
-static int sign_body(st_cons_t *c, int32_t r, int step, bool nil, const uint8_t *hash,
-                     uint8_t tag, const uint8_t *body, size_t blen, uint8_t sig[ST_SIG_LEN]) {
+static int sign_body_once(st_cons_t *c, int32_t r, int step, bool nil, const uint8_t *hash,
+                          uint8_t tag, const uint8_t *body, size_t blen,
+                          uint8_t sig[ST_SIG_LEN]) {
   int chk = st_cons__ss_check(&c->ss, c->h, r, step, nil, hash);
   if (chk < 0) {
     ST_ERROR(c->tag,
@@ -413,6 +414,29 @@ static int sign_body(st_cons_t *c, int32_t r, int step, bool nil, const uint8_t 
     return rc;
   }
   return 0;
+}
+
+/* Signs *body (malloc'd, ownership stays with the caller) under the sign
+ * state's rule. When the same value was signed before, *body is replaced
+ * by the exact bytes signed then, with their signature. On failure *body
+ * is freed and set to NULL. */
+static int sign_body(st_cons_t *c, int32_t r, int step, bool nil, const uint8_t *hash,
+                     uint8_t tag, uint8_t **bodyp, size_t *blenp, uint8_t sig[ST_SIG_LEN]) {
+  int rc = sign_body_once(c, r, step, nil, hash, tag, *bodyp, *blenp, sig);
+  if (rc == 1) {
+    free(*bodyp);
+    *bodyp = malloc(c->ss.len);
+    if (!*bodyp)
+      abort();
+    memcpy(*bodyp, c->ss.bytes, c->ss.len);
+    *blenp = c->ss.len;
+    return 0;
+  }
+  if (rc != 0) {
+    free(*bodyp);
+    *bodyp = NULL;
+  }
+  return rc;
 }
 
 /* Signs our vote of type at the current height and round r, or re-uses
@@ -442,19 +466,9 @@ static st_cons__vote_t *sign_vote(st_cons_t *c, int type, int32_t r, bool nil,
   size_t blen;
   st_cons__vote_body_encode(c->chain_id, type, c->h, r, nil ? NULL : hash, st_cons__now_ms(),
                             c->self, &body, &blen);
-  int rc = sign_body(c, r, step, nil, hash, ST_DOM_VOTE, body, blen, sig);
-  if (rc == 1) {
-    free(body);
-    body = malloc(c->ss.len);
-    if (!body)
-      abort();
-    memcpy(body, c->ss.bytes, c->ss.len);
-    blen = c->ss.len;
-  } else if (rc != 0) {
-    free(body);
+  if (sign_body(c, r, step, nil, hash, ST_DOM_VOTE, &body, &blen, sig) != 0)
     return NULL;
-  }
-  rc = st_cons__vote_from_parts(c->chain_id, body, blen, sig, ST_SIG_LEN, &v, &why);
+  int rc = st_cons__vote_from_parts(c->chain_id, body, blen, sig, ST_SIG_LEN, &v, &why);
   free(body);
   if (rc != 0)
     return NULL;
@@ -753,19 +767,9 @@ static void do_propose(st_cons_t *c) {
   if (!body)
     abort();
   stratos__cons__proposal_body__pack(&pb, body);
-  int rc = sign_body(c, c->r, ST_CONS__SIGN_PROPOSAL, false, b->hash, ST_DOM_PROPOSAL, body,
-                     blen, sig);
-  if (rc == 1) {
-    free(body);
-    body = malloc(c->ss.len);
-    if (!body)
-      abort();
-    memcpy(body, c->ss.bytes, c->ss.len);
-    blen = c->ss.len;
-  } else if (rc != 0) {
-    free(body);
+  if (sign_body(c, c->r, ST_CONS__SIGN_PROPOSAL, false, b->hash, ST_DOM_PROPOSAL, &body,
+                &blen, sig) != 0)
     return;
-  }
   Stratos__Cons__Proposal m = STRATOS__CONS__PROPOSAL__INIT;
   m.body.data = body;
   m.body.len = blen;
