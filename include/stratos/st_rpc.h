@@ -51,6 +51,11 @@ int st_rpc_publish(st_bus_t *bus, st_mod_id from, const char *type, json_t *attr
 /* Builds one event for st_rpc_publish_many (attrs and data stolen). */
 json_t *st_rpc_event(const char *type, json_t *attrs, json_t *data);
 
+/* Whether some WebSocket subscription now could match an event of type
+ * (its query has no tm.event condition, or tm.event=type): publishers skip
+ * building events nobody would receive. */
+int st_rpc_wants(const st_rpc_t *rpc, const char *type);
+
 /* Publishes an array of events (stolen) in one bus message, so that a
  * block's thousands of tx events cost one queue slot. */
 int st_rpc_publish_many(st_bus_t *bus, st_mod_id from, json_t *events);

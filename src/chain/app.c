@@ -287,7 +287,7 @@ void st_chain__app_committed(void *ud, int64_t height) {
   st_chain__mempool_recheck(ch->mp);
   st_chain__waiters_update(ch);
   json_t *new_block = NULL;
-  if (ch->cons) {
+  if (ch->cons && !(ch->node && ch->node->rpc && !st_rpc_wants(ch->node->rpc, "NewBlock"))) {
     /* NewBlock for WebSocket subscribers (tm.event='NewBlock'). */
     st_cons_status_t cs;
     st_cons_status(ch->cons, &cs);

@@ -481,11 +481,18 @@ void st_chain__events_add(st_chain_t *ch, int64_t height, uint32_t index,
                           const char *log, st_u128 fee, const uint8_t *tx, size_t len) {
   if (!ch->node || !ch->node->bus)
     return;
-  if (!ch->events || ch->events_height != height) {
+  if (ch->events_height != height) {
+    /* Building a block's tx events costs about as much as checking its
+     * txs: it is skipped when the rpc module says nobody subscribes to
+     * them. Asked once per block. */
     json_decref(ch->events);
-    ch->events = json_array();
+    ch->events = NULL;
     ch->events_height = height;
+    if (!ch->node->rpc || st_rpc_wants(ch->node->rpc, "Tx"))
+      ch->events = json_array();
   }
+  if (!ch->events)
+    return;
   char hex[2 * ST_HASH_LEN + 1], h[24];
   st_hex_encode(hash, ST_HASH_LEN, hex, sizeof(hex));
   snprintf(h, sizeof(h), "%" PRId64, height);

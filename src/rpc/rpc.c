@@ -399,6 +399,10 @@ uint16_t st_rpc__port(const st_rpc_t *rpc) { return st_http_port(rpc->http); }
 
 st_rpc_ws_hub_t *st_rpc__hub(st_rpc_t *rpc) { return &rpc->ws; }
 
+int st_rpc_wants(const st_rpc_t *rpc, const char *type) {
+  return rpc->ws.subscriptions > 0 && st_rpc__ws_wants(&rpc->ws, type);
+}
+
 void st_rpc__free(st_rpc_t *rpc) {
   if (!rpc)
     return;

@@ -13,6 +13,7 @@ typedef struct st_rpc_ws st_rpc_ws_t;
 typedef struct st_rpc_ws_hub {
   st_rpc_ws_t *head;
   size_t count;
+  size_t subscriptions; /* over every client */
   uint64_t events_sent;
   uint64_t slow_closed;
 } st_rpc_ws_hub_t;
@@ -24,6 +25,8 @@ void st_rpc__ws_send(st_rpc_ws_t *ws, json_t *j);
 void st_rpc__ws_retain(st_rpc_ws_t *ws);
 void st_rpc__ws_release(st_rpc_ws_t *ws);
 void st_rpc__ws_close_all(st_rpc_t *rpc);
+/* Whether a subscription of hub could match an event of type. */
+int st_rpc__ws_wants(const st_rpc_ws_hub_t *hub, const char *type);
 /* Delivers an array of events ({"type","attrs","data"}, borrowed) to
  * matching subscriptions. */
 void st_rpc__ws_publish(st_rpc_t *rpc, json_t *events);

@@ -45,6 +45,11 @@ struct st_rpc_ws {
 
 static void unlink_client(st_rpc_ws_t *ws) {
   st_rpc_ws_hub_t *hub = st_rpc__hub(ws->rpc);
+  /* A client gone has no subscriptions left to feed. */
+  hub->subscriptions -= ws->nsubs;
+  for (size_t i = 0; i < ws->nsubs; i++)
+    json_decref(ws->subs[i].id);
+  ws->nsubs = 0;
   if (ws->prev)
     ws->prev->next = ws->next;
   else if (hub->head == ws)
@@ -167,6 +172,20 @@ static int matches(const sub_t *s, json_t *attrs) {
   return 1;
 }
 
+int st_rpc__ws_wants(const st_rpc_ws_hub_t *hub, const char *type) {
+  for (const st_rpc_ws_t *ws = hub->head; ws; ws = ws->next)
+    for (size_t i = 0; i < ws->nsubs; i++) {
+      const sub_t *s = &ws->subs[i];
+      int any = 1;
+      for (size_t k = 0; k < s->nconds; k++)
+        if (strcmp(s->conds[k].key, "tm.event") == 0)
+          any = strcasecmp(s->conds[k].value, type) == 0;
+      if (any)
+        return 1;
+    }
+  return 0;
+}
+
 static void publish_one(st_rpc_t *rpc, json_t *event);
 
 void st_rpc__ws_publish(st_rpc_t *rpc, json_t *events) {
@@ -239,6 +258,10 @@ static void m_subscribe(st_rpc_call_t *call, json_t *params, void *ud) {
                  "subscribe needs a WebSocket connection (GET /websocket)", NULL);
     return;
   }
+  if (!ws->conn) {
+    st_rpc_error(call, ST_RPC_INVALID_REQUEST, "the connection is closed", NULL);
+    return;
+  }
   const char *q = json_string_value(json_object_get(params, "query"));
   if (!json_is_object(params) || !q || json_object_size(params) != 1) {
     st_rpc_error(call, ST_RPC_INVALID_PARAMS,
@@ -267,6 +290,7 @@ static void m_subscribe(st_rpc_call_t *call, json_t *params, void *ud) {
     }
   s->id = json_incref(st_rpc__call_id(call));
   ws->nsubs++;
+  st_rpc__hub(ws->rpc)->subscriptions++;
   st_rpc_result(call, json_object());
 }
 
@@ -293,6 +317,7 @@ static void m_unsubscribe(st_rpc_call_t *call, json_t *params, void *ud) {
     ws->subs[kept++] = ws->subs[i];
   }
   ws->nsubs = kept;
+  st_rpc__hub(ws->rpc)->subscriptions -= removed;
   if (!all && removed == 0) {
     st_rpc_error(call, ST_RPC_INVALID_PARAMS, "not subscribed to this query", NULL);
     return;
