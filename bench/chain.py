@@ -129,7 +129,7 @@ def measure(info, txs, probes):
             batch = [{"jsonrpc": "2.0", "id": i + k, "method": "broadcast_tx_sync",
                       "params": {"tx": tx}} for k, tx in enumerate(txs[i:i + 100])]
             f.write(json.dumps(batch) + "\n")
-    threads = 2
+    threads = 4
     env = dict(os.environ, BODIES=bodies, THREADS=str(threads))
     total = len(txs)
     t0 = time.time()

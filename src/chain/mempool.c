@@ -27,7 +27,7 @@
 #include "chain/chain_private.h"
 
 #define BATCH_MAX 128
-#define MAX_INFLIGHT 2
+#define MAX_INFLIGHT 4
 #define NONE UINT32_MAX
 #define U128_MAX (~(st_u128)0)
 
