@@ -795,7 +795,7 @@ static void do_propose(st_cons_t *c) {
   free(msg);
   char hx[17];
   hex8(b->hash, hx);
-  ST_INFO(c->tag, "proposing block %s.. at %" PRId64 "/%d (%zu txs, pol %d)", hx, c->h, c->r,
+  ST_DEBUG(c->tag, "proposing block %s.. at %" PRId64 "/%d (%zu txs, pol %d)", hx, c->h, c->r,
           b->pb->n_txs, pol);
   st_cons__send(c, NULL, NULL, c->ch_cons, ST_CONS__MSG_PROPOSAL, p->msg, p->msg_len);
   st_cons__add_proposal(c, p, NULL, true);
