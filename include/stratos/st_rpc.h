@@ -37,6 +37,12 @@ void st_rpc_error(st_rpc_call_t *call, int code, const char *message, json_t *da
 int st_rpc_decode(const char *body, size_t len, json_t **calls, int *is_batch,
                   json_t **err_resp);
 
+/* Checks named parameters: params may be absent, an empty array, or an
+ * object whose keys are all in allowed (NULL-terminated; NULL allows
+ * none). Returns 0, or ST_RPC_INVALID_PARAMS with a sentence in err that
+ * begins "invalid params: " and names the offending key. */
+int st_rpc_check_params(json_t *params, const char *const *allowed, char *err, size_t cap);
+
 /* A JSON string holding the standard base64 of p[0..n) (for tx bytes and
  * signatures in results). */
 json_t *st_rpc_base64(const void *p, size_t n);

@@ -44,29 +44,6 @@ static int perr(char *err, size_t cap, const char *fmt, ...) {
   return ST_RPC_INVALID_PARAMS;
 }
 
-/* Accepts no params, an empty array, or an object whose keys are all in
- * allowed. */
-static int check_params(json_t *params, const char *const *allowed, char *err, size_t cap) {
-  if (!params || (json_is_array(params) && json_array_size(params) == 0))
-    return 0;
-  if (!json_is_object(params))
-    return perr(err, cap, "expected an object of named parameters");
-  const char *key;
-  json_t *v;
-  json_object_foreach(params, key, v) {
-    int ok = 0;
-    for (size_t i = 0; allowed && allowed[i]; i++)
-      if (strcmp(allowed[i], key) == 0)
-        ok = 1;
-    if (!ok) {
-      char k[65];
-      st_chain__safe_str(key, strlen(key), k, sizeof(k));
-      return perr(err, cap, "unknown parameter \"%s\"", k);
-    }
-  }
-  return 0;
-}
-
 static json_t *param(json_t *params, const char *name) {
   return json_is_object(params) ? json_object_get(params, name) : NULL;
 }
@@ -96,7 +73,7 @@ int st_chain__q_account(st_chain_t *ch, json_t *params, json_t **result, char *e
                         size_t cap) {
   static const char *const allowed[] = {"address", NULL};
   uint8_t addr[ST_ADDR_LEN];
-  int rc = check_params(params, allowed, err, cap);
+  int rc = st_rpc_check_params(params, allowed, err, cap);
   if (rc != 0)
     return rc;
   json_t *a = param(params, "address");
@@ -152,7 +129,7 @@ int st_chain__q_tx(st_chain_t *ch, json_t *params, json_t **result, char *err, s
   static const char *const allowed[] = {"hash", NULL};
   uint8_t hash[ST_HASH_LEN];
   size_t got = 0;
-  int rc = check_params(params, allowed, err, cap);
+  int rc = st_rpc_check_params(params, allowed, err, cap);
   if (rc != 0)
     return rc;
   json_t *h = param(params, "hash");
@@ -206,7 +183,7 @@ static int height_param(json_t *h, int64_t *out) {
 int st_chain__q_block_results(st_chain_t *ch, json_t *params, json_t **result, char *err,
                               size_t cap) {
   static const char *const allowed[] = {"height", NULL};
-  int rc = check_params(params, allowed, err, cap);
+  int rc = st_rpc_check_params(params, allowed, err, cap);
   if (rc != 0)
     return rc;
   st_txn_t *txn;
@@ -269,7 +246,7 @@ int st_chain__q_block_results(st_chain_t *ch, json_t *params, json_t **result, c
 
 int st_chain__q_num_unconfirmed(st_chain_t *ch, json_t *params, json_t **result, char *err,
                                 size_t cap) {
-  int rc = check_params(params, NULL, err, cap);
+  int rc = st_rpc_check_params(params, NULL, err, cap);
   if (rc != 0)
     return rc;
   st_chain__mempool_stats_t s;
@@ -282,7 +259,7 @@ int st_chain__q_num_unconfirmed(st_chain_t *ch, json_t *params, json_t **result,
 int st_chain__q_tx_param(st_chain_t *ch, json_t *params, uint8_t **tx, size_t *len,
                          char *err, size_t cap) {
   static const char *const allowed[] = {"tx", NULL};
-  int rc = check_params(params, allowed, err, cap);
+  int rc = st_rpc_check_params(params, allowed, err, cap);
   if (rc != 0)
     return rc;
   json_t *t = param(params, "tx");

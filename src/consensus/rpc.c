@@ -27,24 +27,6 @@
  * JSON-RPC error code. */
 #define PERR(...) (snprintf(err, cap, __VA_ARGS__), ST_RPC_INVALID_PARAMS)
 
-static int check_keys(json_t *params, const char *const *allowed, char *err, size_t cap) {
-  if (!params || (json_is_array(params) && json_array_size(params) == 0))
-    return 0;
-  if (!json_is_object(params))
-    return PERR("invalid params: expected an object of named parameters");
-  const char *key;
-  json_t *v;
-  json_object_foreach(params, key, v) {
-    bool ok = false;
-    for (size_t i = 0; allowed[i]; i++)
-      if (strcmp(allowed[i], key) == 0)
-        ok = true;
-    if (!ok)
-      return PERR("invalid params: unknown parameter \"%.64s\"", key);
-  }
-  return 0;
-}
-
 /* Reads an optional integer parameter: a JSON integer or a decimal
  * string. */
 static int int_param(json_t *params, const char *name, int64_t *out, bool *present, char *err,
@@ -218,7 +200,7 @@ int st_cons__q_block(st_cons_t *c, json_t *params, json_t **res, char *err, size
   static const char *const keys[] = {"height", NULL};
   int64_t h;
   int rc;
-  if ((rc = check_keys(params, keys, err, cap)) != 0 ||
+  if ((rc = st_rpc_check_params(params, keys, err, cap)) != 0 ||
       (rc = height_param(c, params, "height", &h, err, cap)) != 0)
     return rc;
   st_txn_t *txn;
@@ -239,7 +221,7 @@ int st_cons__q_blockchain(st_cons_t *c, json_t *params, json_t **res, char *err,
   int64_t lo = 0, hi = 0;
   bool has_lo, has_hi;
   int rc;
-  if ((rc = check_keys(params, keys, err, cap)) != 0 ||
+  if ((rc = st_rpc_check_params(params, keys, err, cap)) != 0 ||
       (rc = int_param(params, "min_height", &lo, &has_lo, err, cap)) != 0 ||
       (rc = int_param(params, "max_height", &hi, &has_hi, err, cap)) != 0)
     return rc;
@@ -275,7 +257,7 @@ int st_cons__q_commit(st_cons_t *c, json_t *params, json_t **res, char *err, siz
   static const char *const keys[] = {"height", NULL};
   int64_t h;
   int rc;
-  if ((rc = check_keys(params, keys, err, cap)) != 0 ||
+  if ((rc = st_rpc_check_params(params, keys, err, cap)) != 0 ||
       (rc = height_param(c, params, "height", &h, err, cap)) != 0)
     return rc;
   st_txn_t *txn;
@@ -339,7 +321,7 @@ int st_cons__q_validators(st_cons_t *c, json_t *params, json_t **res, char *err,
   int64_t h = 0;
   bool present;
   int rc;
-  if ((rc = check_keys(params, keys, err, cap)) != 0 ||
+  if ((rc = st_rpc_check_params(params, keys, err, cap)) != 0 ||
       (rc = int_param(params, "height", &h, &present, err, cap)) != 0)
     return rc;
   if (!present)
@@ -387,7 +369,7 @@ static const char *step_str(int s) {
 int st_cons__q_consensus_state(st_cons_t *c, json_t *params, json_t **res, char *err,
                                size_t cap) {
   static const char *const keys[] = {NULL};
-  int rc = check_keys(params, keys, err, cap);
+  int rc = st_rpc_check_params(params, keys, err, cap);
   if (rc != 0)
     return rc;
   json_t *rounds = json_array();
@@ -449,7 +431,7 @@ static int ev_cb(const void *key, size_t klen, const void *val, size_t vlen, voi
 
 int st_cons__q_evidence(st_cons_t *c, json_t *params, json_t **res, char *err, size_t cap) {
   static const char *const keys[] = {"page", "per_page", NULL};
-  int rc = check_keys(params, keys, err, cap);
+  int rc = st_rpc_check_params(params, keys, err, cap);
   if (rc != 0)
     return rc;
   ev_scan_t s = {.c = c};

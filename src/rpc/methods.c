@@ -10,13 +10,12 @@
 #include <stratos/st_node.h>
 #include "rpc/rpc_private.h"
 
-int st_rpc__check_params(st_rpc_call_t *call, json_t *params, const char *const *allowed) {
+int st_rpc_check_params(json_t *params, const char *const *allowed, char *err, size_t cap) {
   if (!params || (json_is_array(params) && json_array_size(params) == 0))
     return 0;
   if (!json_is_object(params)) {
-    st_rpc_error(call, ST_RPC_INVALID_PARAMS,
-                 "invalid params: expected an object of named parameters", NULL);
-    return -1;
+    snprintf(err, cap, "invalid params: expected an object of named parameters");
+    return ST_RPC_INVALID_PARAMS;
   }
   const char *key;
   json_t *v;
@@ -26,11 +25,25 @@ int st_rpc__check_params(st_rpc_call_t *call, json_t *params, const char *const 
       if (strcmp(allowed[i], key) == 0)
         ok = 1;
     if (!ok) {
-      char msg[160];
-      snprintf(msg, sizeof(msg), "invalid params: unknown parameter \"%.64s\"", key);
-      st_rpc_error(call, ST_RPC_INVALID_PARAMS, msg, NULL);
-      return -1;
+      /* The key comes from the client: shown cut and printable only. */
+      char k[65];
+      size_t n = 0;
+      for (; key[n] && n + 1 < sizeof(k); n++)
+        k[n] = key[n] >= 0x20 && key[n] < 0x7f ? key[n] : '?';
+      k[n] = '\0';
+      snprintf(err, cap, "invalid params: unknown parameter \"%s\"", k);
+      return ST_RPC_INVALID_PARAMS;
     }
+  }
+  return 0;
+}
+
+int st_rpc__check_params(st_rpc_call_t *call, json_t *params, const char *const *allowed) {
+  char err[160];
+  int code = st_rpc_check_params(params, allowed, err, sizeof(err));
+  if (code != 0) {
+    st_rpc_error(call, code, err, NULL);
+    return -1;
   }
   return 0;
 }
