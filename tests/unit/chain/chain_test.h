@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include "test_tmp.h"
 
 #include <stratos/st_chain.h>
 #include <stratos/st_err.h>
@@ -33,44 +34,9 @@
 
 /* ---- temporary directories ---- */
 
-static inline int t_mkdir_p(const char *path) {
-  char tmp[PATH_MAX];
-  size_t n = strlen(path);
-  if (n == 0 || n >= sizeof(tmp))
-    return -1;
-  memcpy(tmp, path, n + 1);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-      return -1;
-    *p = '/';
-  }
-  if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-    return -1;
-  return 0;
-}
-
-static inline void t_make_tmpdir(char *out, size_t cap) {
-  const char *base = getenv("ST_TEST_TMP");
-  if (!base || !*base)
-    base = "/tmp";
-  assert_int_equal(t_mkdir_p(base), 0);
-  assert_true((size_t)snprintf(out, cap, "%s/chain-XXXXXX", base) < cap);
-  assert_non_null(mkdtemp(out));
-}
-
-static inline int t_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static inline void t_remove_tree(const char *dir) {
-  assert_int_equal(nftw(dir, t_rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
-}
+#define t_mkdir_p st_test_mkdir_p
+#define t_make_tmpdir(out, cap) st_test_tmpdir((out), (cap), "chain")
+#define t_remove_tree(dir) assert_int_equal(st_test_rm_tree(dir), 0)
 
 /* ---- keys ---- */
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include "test_tmp.h"
 #include <uv.h>
 
 #include <stratos/st_bus.h>
@@ -138,39 +139,12 @@ static uint32_t sim_rand(sim_t *s) {
 
 /* ---- files ---- */
 
-static int sim_mkdir_p(const char *path) {
-  char tmp[PATH_MAX];
-  size_t n = strlen(path);
-  if (n == 0 || n >= sizeof(tmp))
-    return -1;
-  memcpy(tmp, path, n + 1);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-      return -1;
-    *p = '/';
-  }
-  if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-    return -1;
-  return 0;
-}
-
-static int sim_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
+#define sim_mkdir_p st_test_mkdir_p
 
 static void sim_tmpdir(char *out, size_t cap, const char *what) {
-  const char *base = getenv("ST_TEST_TMP");
-  if (!base || !*base)
-    base = "/tmp";
-  assert_int_equal(sim_mkdir_p(base), 0);
-  assert_true((size_t)snprintf(out, cap, "%s/cons-%s-XXXXXX", base, what) < cap);
-  assert_non_null(mkdtemp(out));
+  char prefix[64];
+  snprintf(prefix, sizeof(prefix), "cons-%s", what);
+  st_test_tmpdir(out, cap, prefix);
 }
 
 /* ---- the test application ---- */
@@ -542,7 +516,7 @@ static void sim_free(sim_t *s) {
   for (int i = 0; i < s->n; i++)
     if (s->nodes[i].node.store)
       st_store_close(s->nodes[i].node.store);
-  nftw(s->root, sim_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  st_test_rm_tree(s->root);
   free(s);
 }
 

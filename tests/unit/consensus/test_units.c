@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include "test_tmp.h"
 
 #include <stratos/st_consensus.h>
 #include <stratos/st_crypto.h>
@@ -284,21 +285,7 @@ static void test_proposer_weighted(void **state) {
 
 /* ---- files ---- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static void tmpdir(char *out, size_t cap) {
-  const char *base = getenv("ST_TEST_TMP");
-  if (!base || !*base)
-    base = "/tmp";
-  mkdir(base, 0700);
-  snprintf(out, cap, "%s/cons-unit-XXXXXX", base);
-  assert_non_null(mkdtemp(out));
-}
+static void tmpdir(char *out, size_t cap) { st_test_tmpdir(out, cap, "cons-unit"); }
 
 static void test_sign_state_rules(void **state) {
   (void)state;
@@ -349,7 +336,7 @@ static void test_sign_state_rules(void **state) {
   close(fd);
   assert_int_equal(st_cons__ss_load(&ss, dir), ST_ECORRUPT);
   st_cons__ss_free(&ss);
-  nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+  st_test_rm_tree(dir);
 }
 
 typedef struct seen {
@@ -426,7 +413,7 @@ static void test_wal_torn_tail(void **state) {
   assert_int_equal(st_cons__wal_end_height(&w, 5), 0);
   st_cons__wal_close(&w);
   assert_int_not_equal(access(path, F_OK), 0);
-  nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+  st_test_rm_tree(dir);
 }
 
 static void test_block_decode_rejects(void **state) {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include "test_tmp.h"
 #include <lmdb.h>
 
 #include <stratos/st_err.h>
@@ -26,47 +27,9 @@
 
 /* ---- temporary directories ---- */
 
-static int mkdir_p(const char *path) {
-  char tmp[PATH_MAX];
-  size_t n = strlen(path);
+static void make_tmpdir(char *out, size_t cap) { st_test_tmpdir(out, cap, "store"); }
 
-  if (n == 0 || n >= sizeof(tmp))
-    return -1;
-  memcpy(tmp, path, n + 1);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-      return -1;
-    *p = '/';
-  }
-  if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-    return -1;
-  return 0;
-}
-
-static void make_tmpdir(char *out, size_t cap) {
-  const char *base = getenv("ST_TEST_TMP");
-
-  if (!base || !*base)
-    base = "/tmp";
-  assert_int_equal(mkdir_p(base), 0);
-  assert_true((size_t)snprintf(out, cap, "%s/store-XXXXXX", base) < cap);
-  assert_non_null(mkdtemp(out));
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static void remove_tree(const char *dir) {
-  assert_int_equal(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
-}
+static void remove_tree(const char *dir) { assert_int_equal(st_test_rm_tree(dir), 0); }
 
 /* ---- fixture ---- */
 
