@@ -81,4 +81,28 @@ int st_u128_parse(const char *s, st_u128 *out);
 /* Writes v in decimal. out must hold ST_U128_STR_MAX bytes. */
 void st_u128_format(st_u128 v, char out[ST_U128_STR_MAX]);
 
+/* floor(a * b / c) through a 256-bit product. c == 0 gives ST_EINVAL, a
+ * quotient above 128 bits ST_ERANGE; *out is set only on success. */
+int st_u128_muldiv(st_u128 a, st_u128 b, st_u128 c, st_u128 *out);
+/* The same, rounded up. */
+int st_u128_muldiv_up(st_u128 a, st_u128 b, st_u128 c, st_u128 *out);
+
+/* ---- decimal fractions ----
+ * A fraction ("0.05", "1", "0.0002") is held as a u128 scaled by 10^18
+ * (ST_DEC_ONE), the fixed point every rate and fraction of the chain
+ * uses. */
+
+#define ST_DEC_ONE ((st_u128)1000000000000000000ULL)
+#define ST_DEC_STR_MAX 60 /* 39 integer digits, '.', 18 digits, NUL */
+
+/* Parses "<digits>[.<1-18 digits>]": no sign, no exponent, no spaces, no
+ * leading zeros in the integer part except a lone "0"; trailing zeros in
+ * the fraction are allowed. Gives ST_EINVAL for bad syntax (more than 18
+ * fraction digits included) and ST_ERANGE when the scaled value does not
+ * fit 128 bits. */
+int st_dec_parse(const char *s, st_u128 *out);
+
+/* Writes v / 10^18 with exactly 18 fraction digits ("0.050000000000000000"). */
+void st_dec_format(st_u128 v, char out[ST_DEC_STR_MAX]);
+
 #endif
