@@ -47,6 +47,7 @@ typedef struct st_config {
   size_t queue_len;
   /* [debug] */
   bool byzantine_double_prevote; /* tests only: sign conflicting prevotes */
+  int64_t byzantine_from_height;  /* ... from this height on (0: always) */
 } st_config_t;
 
 /* Fills c with the defaults of config/stratosd.conf. */

@@ -51,6 +51,7 @@ typedef struct st_cons_params {
   /* Test-only Byzantine behaviour: sign two different prevotes in every
    * round (one for the proposal, one for nil). Never set outside tests. */
   bool byzantine_double_prevote;
+  int64_t byzantine_from_height; /* only from this height on (0: always) */
 } st_cons_params_t;
 
 /* Evidence of a validator signing two different votes for one
@@ -136,7 +137,7 @@ typedef struct st_cons_opts {
 } st_cons_opts_t;
 
 /* Creates the engine: opens its store databases, registers its JSON-RPC
- * methods (prefix + block, blockchain, commit, validators,
+ * methods (prefix + block, blockchain, commit, validator_set,
  * consensus_state, evidence). Does not touch the network yet. */
 int st_cons_new(const st_cons_opts_t *opts, st_cons_t **out);
 

@@ -507,7 +507,7 @@ static void do_vote(st_cons_t *c, int type, bool nil, const uint8_t *hash) {
     st_cons__add_vote(c, v, NULL, true);
   }
   if (type == STRATOS__CONS__VOTE_TYPE__VOTE_PREVOTE && c->p.byzantine_double_prevote &&
-      c->self_idx >= 0 && !c->replaying)
+      c->h >= c->p.byzantine_from_height && c->self_idx >= 0 && !c->replaying)
     byzantine_prevote(c, nil);
 }
 

@@ -1,5 +1,5 @@
 /* The engine's JSON-RPC methods, named as CometBFT names them (with the
- * engine's prefix): block, blockchain, commit, validators,
+ * engine's prefix): block, blockchain, commit, validator_set,
  * consensus_state, evidence.
  *
  * Parameters are named, checked strictly, and heights may be JSON
@@ -499,7 +499,7 @@ void st_cons__rpc_register(st_cons_t *c) {
     st_rpc_method_fn fn;
   } m[] = {
     {"block", m_block},         {"blockchain", m_blockchain},
-    {"commit", m_commit},       {"validators", m_validators},
+    {"commit", m_commit},       {"validator_set", m_validators},
     {"consensus_state", m_consensus_state}, {"evidence", m_evidence},
   };
   for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {

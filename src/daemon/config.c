@@ -33,6 +33,7 @@ static const struct {
   {"store", "map_size_mb", "4096"},
   {"bus", "queue_len", "4096"},
   {"debug", "byzantine_double_prevote", "false"},
+  {"debug", "byzantine_from_height", "0"},
 };
 
 void st_config_defaults(st_config_t *c) {
@@ -216,6 +217,12 @@ int st_config_set(st_config_t *c, const char *section, const char *key,
       c->byzantine_double_prevote = value[0] == 't';
       rc = 0;
     }
+  } else if (IS("debug", "byzantine_from_height")) {
+    size_t h;
+    want = "a height from 0 to 1000000000";
+    rc = parse_size(value, 0, 1000000000, &h);
+    if (rc == 0)
+      c->byzantine_from_height = (int64_t)h;
   } else if (IS("bus", "queue_len")) {
     want = "a count from 16 to 1048576";
     rc = parse_size(value, 16, 1u << 20, &c->queue_len);
