@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <stratos/st_bus.h>
 #include <stratos/st_bytes.h>
 #include <stratos/st_crypto.h>
@@ -22,8 +23,19 @@ int st_chain_tx_send_min_fee(const st_keypair_t *kp, const char *chain_id,
                              const uint8_t to[ST_ADDR_LEN], st_u128 amount,
                              const char *memo, st_buf_t *out);
 
+/* Signs any tx: body is a Stratos__Tx__TxBody (proto/tx.proto) with
+ * chain_id, nonce, memo and one message set; its fee field is filled in
+ * here. With min_fee_per_byte > 0 the fee is exactly the minimum for the
+ * tx's own size, otherwise fee. Appends the tx to out. */
+int st_chain_tx_sign(const st_keypair_t *kp, void *body, st_u128 fee,
+                     st_u128 min_fee_per_byte, st_buf_t *out);
+
 /* The tx hash: st_hash(ST_DOM_TX, tx bytes). */
 void st_chain_tx_hash(const uint8_t *tx, size_t len, uint8_t out[ST_HASH_LEN]);
+
+/* The "params" section of genesis.json with every field at its
+ * documented default (caller decrefs). */
+json_t *st_chain_default_params(void);
 
 /* The module's hooks (ST_MOD_CHAIN): runs on nodes with the value or meta
  * role, when the home has a genesis. */

@@ -8,19 +8,75 @@
  * mempool, answers the broadcast_tx_commit calls waiting for their tx and
  * publishes the block's Tx events.
  *
- * Fees of a block go to the account whose 20-byte address equals the
- * proposer's node address: until staking exists, a validator's fee income
- * accrues to the st1 account of its node key. The validator set never
- * changes here. */
+ * After a block's txs come the block's own steps, in this order: slashing
+ * (downtime from the parent's commit, double signs from evidence), the
+ * distribution of the block's fees, staking's end of block (maturing
+ * unbondings, the new bonded set, handed to the engine when it changed)
+ * and governance's end of block (closing deposit and voting periods).
+ * Txs see the time of the previous block, the block's steps its own
+ * time, so that a tx is judged the same in CheckTx, in a proposal and
+ * in the block. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stratos/st_err.h>
 #include <stratos/st_rpc.h>
 #include <stratos/st_log.h>
-#include "chain/chain_private.h"
+#include "chain/mods.h"
 
 #define U128_MAX (~(st_u128)0)
+
+static const char K_TIME[] = "time";
+
+/* The time of the last finalized block (genesis time before the first). */
+static int64_t last_time(st_chain_t *ch, st_txn_t *txn) {
+  const void *v;
+  size_t n;
+  if (st_kv_get(txn, ch->st.meta, K_TIME, sizeof(K_TIME) - 1, &v, &n) == 0 && n == 8)
+    return (int64_t)st_chain__rd64(v);
+  return ch->gen.p.genesis_time_ms;
+}
+
+static void ctx_init(st_chain_t *ch, st_chain__ctx_t *c, st_chain__overlay_t *ov,
+                     int64_t height, int64_t time_ms, char *log, size_t cap) {
+  memset(c, 0, sizeof(*c));
+  c->ov = ov;
+  c->p = &ch->gen.p;
+  c->height = height;
+  c->time_ms = time_ms;
+  c->log = log;
+  c->logcap = cap;
+  log[0] = '\0';
+}
+
+/* CheckTx of a message other than a send: a dry run on a scratch overlay. */
+static int msg_check(void *ud, st_txn_t *txn, const st_chain__tx_t *t, const uint8_t *tx,
+                     char *log, size_t cap) {
+  st_chain_t *ch = ud;
+  st_chain__overlay_t ov;
+  st_chain__ctx_t c;
+  st_chain__ov_init(&ov, &ch->st, txn);
+  ctx_init(ch, &c, &ov, ch->last_height + 1, last_time(ch, txn), log, cap);
+  c.any_nonce = true;
+  int rc = st_chain__tx_exec(&c, t, tx);
+  st_chain__ov_free(&ov);
+  return rc;
+}
+
+/* Reloads the parameters from the state (governance may change them). */
+static int params_reload(st_chain_t *ch, st_txn_t *txn) {
+  st_chain__overlay_t ov;
+  st_chain__ctx_t c;
+  st_chain__params_t p;
+  char log[8];
+  st_chain__ov_init(&ov, &ch->st, txn);
+  ctx_init(ch, &c, &ov, 0, 0, log, sizeof(log));
+  int rc = st_chain__params_load(&c, &ch->gen.p, &p);
+  st_chain__ov_free(&ov);
+  if (rc == 0)
+    ch->gen.p = p;
+  return rc;
+}
 
 int st_chain__open(st_chain_t *ch, st_store_t *store, uv_loop_t *loop,
                    st_chain__genesis_t *g) {
@@ -39,10 +95,13 @@ int st_chain__open(st_chain_t *ch, st_store_t *store, uv_loop_t *loop,
     memset(&ch->gen, 0, sizeof(ch->gen));
     return rc;
   }
+  st_chain__mempool_on_msg_check(ch->mp, msg_check, ch);
   st_txn_t *txn;
   if (st_txn_begin(store, false, &txn) == 0) {
     if (st_chain__meta_get(&ch->st, txn, &ch->last_height, NULL) != 0)
       ch->last_height = 0;
+    if (params_reload(ch, txn) != 0)
+      ST_WARN("chain", "cannot read the parameters from the state; using genesis.json's");
     st_txn_abort(txn);
   }
   return 0;
@@ -70,6 +129,8 @@ int st_chain__app_propose(void *ud, int64_t height, size_t max_bytes, size_t max
   st_chain_t *ch = ud;
   st_txn_t *txn;
   st_chain__overlay_t ov;
+  st_chain__ctx_t c;
+  char log[ST_CHAIN__LOG_MAX];
   int rc = st_txn_begin(ch->st.store, false, &txn);
   if (rc != 0)
     return rc;
@@ -78,7 +139,8 @@ int st_chain__app_propose(void *ud, int64_t height, size_t max_bytes, size_t max
   if (max_txs > ch->gen.p.cons.max_block_txs)
     max_txs = ch->gen.p.cons.max_block_txs;
   st_chain__ov_init(&ov, &ch->st, txn);
-  rc = st_chain__mempool_reap(ch->mp, &ov, max_bytes, max_txs, emit_txlist, out);
+  ctx_init(ch, &c, &ov, height, last_time(ch, txn), log, sizeof(log));
+  rc = st_chain__mempool_reap(ch->mp, &c, max_bytes, max_txs, emit_txlist, out);
   st_chain__ov_free(&ov);
   st_txn_abort(txn);
   if (rc == 0)
@@ -141,10 +203,12 @@ int st_chain__app_validate(void *ud, int64_t height, size_t ntxs,
   if (rc != 0)
     return rc;
   st_chain__ov_init(&ov, &ch->st, txn);
+  st_chain__ctx_t c;
+  ctx_init(ch, &c, &ov, height, last_time(ch, txn), log, sizeof(log));
   for (size_t i = 0; i < ntxs && rc == 0; i++) {
     rc = block_tx_check(ch, txs[i], lens[i], &t, log, sizeof(log));
     if (rc == 0)
-      rc = st_chain__tx_exec(&ov, &t, log, sizeof(log));
+      rc = st_chain__tx_exec(&c, &t, txs[i]);
     if (rc != 0)
       ST_DEBUG("chain", "block %lld refused: tx %zu: %s", (long long)height, i, log);
   }
@@ -188,9 +252,9 @@ int st_chain__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
   char log[ST_CHAIN__LOG_MAX];
   st_chain__overlay_t ov;
   st_buf_t results, one;
-  st_u128 fees = 0;
+  st_chain__ctx_t c;
+  bool params_changed = false;
   size_t nok = 0;
-  (void)next;
   *changed = false;
   int rc = st_chain__meta_get(&ch->st, txn, &height, prev);
   if (rc != 0)
@@ -201,6 +265,7 @@ int st_chain__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
     return ST_ECORRUPT;
   }
   st_chain__ov_init(&ov, &ch->st, txn);
+  ctx_init(ch, &c, &ov, b->height, last_time(ch, txn), log, sizeof(log));
   st_buf_init(&results, SIZE_MAX);
   st_buf_init(&one, SIZE_MAX);
   for (size_t i = 0; i < b->ntxs && rc == 0; i++) {
@@ -209,7 +274,7 @@ int st_chain__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
     log[0] = '\0';
     int code = block_tx_check(ch, b->txs[i], b->tx_lens[i], &t, log, sizeof(log));
     if (code == 0)
-      code = st_chain__tx_exec(&ov, &t, log, sizeof(log));
+      code = st_chain__tx_exec(&c, &t, b->txs[i]);
     if (code == ST_ENOMEM || code == ST_ECORRUPT || code == ST_ESTORE || code == ST_EIO ||
         code == ST_EMAPFULL) {
       rc = code;
@@ -218,11 +283,6 @@ int st_chain__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
     st_u128 fee = code == 0 ? t.fee : 0;
     if (code == 0) {
       nok++;
-      if (fees > U128_MAX - fee) {
-        rc = ST_ERANGE;
-        break;
-      }
-      fees += fee;
     } else {
       ST_WARN("chain", "height %lld: tx %zu failed: %s", (long long)b->height, i, log);
     }
@@ -241,17 +301,16 @@ int st_chain__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
       st_chain__events_add(ch, b->height, (uint32_t)i, hash, t.len ? &t : NULL, code,
                            code == 0 ? "" : log, fee, b->txs[i], b->tx_lens[i]);
   }
-  if (rc == 0 && fees > 0) {
-    /* The proposer's node address, used as an st1 account address. */
-    st_chain__acct_t a;
-    rc = st_chain__ov_get(&ov, b->proposer, &a);
-    if (rc == 0 && a.balance > U128_MAX - fees)
-      rc = ST_ERANGE;
-    if (rc == 0) {
-      a.balance += fees;
-      rc = st_chain__ov_put(&ov, b->proposer, &a);
-    }
-  }
+  /* The block's own steps, at the block's time. */
+  c.time_ms = b->time_ms;
+  if (rc == 0)
+    rc = st_chain__slashing_begin_block(&c, b);
+  if (rc == 0)
+    rc = st_chain__distr_end_block(&c, c.fees);
+  if (rc == 0)
+    rc = st_chain__staking_end_block(&c, next, changed);
+  if (rc == 0)
+    rc = st_chain__gov_end_block(&c, &params_changed);
   if (rc == 0)
     rc = st_chain__ov_commit(&ov, prev, app_hash);
   if (rc == 0) {
@@ -263,15 +322,25 @@ int st_chain__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
       rc = st_kv_put(txn, ch->st.meta, "height", 6, hk, sizeof(hk));
     if (rc == 0)
       rc = st_kv_put(txn, ch->st.meta, "app_hash", 8, app_hash, ST_HASH_LEN);
+    st_chain__be64(hk, (uint64_t)b->time_ms);
+    if (rc == 0)
+      rc = st_kv_put(txn, ch->st.meta, K_TIME, sizeof(K_TIME) - 1, hk, sizeof(hk));
   }
   st_buf_free(&one);
   st_buf_free(&results);
   st_chain__ov_free(&ov);
   if (rc != 0) {
+    if (*changed) {
+      free(next->v);
+      next->v = NULL;
+      next->n = 0;
+      *changed = false;
+    }
     ST_ERROR("chain", "cannot finalize height %lld: %s", (long long)b->height,
              st_strerror(rc));
     return rc;
   }
+  ch->params_changed = ch->params_changed || params_changed;
   ch->last_ntxs = b->ntxs;
   if (b->ntxs)
     ST_DEBUG("chain", "finalized height %lld: %zu txs (%zu ok)", (long long)b->height,
@@ -284,6 +353,15 @@ int st_chain__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
 void st_chain__app_committed(void *ud, int64_t height) {
   st_chain_t *ch = ud;
   ch->last_height = height;
+  if (ch->params_changed) {
+    st_txn_t *txn;
+    ch->params_changed = false;
+    if (st_txn_begin(ch->st.store, false, &txn) == 0) {
+      if (params_reload(ch, txn) == 0)
+        ST_INFO("chain", "height %lld: parameters changed by governance", (long long)height);
+      st_txn_abort(txn);
+    }
+  }
   st_chain__mempool_recheck(ch->mp);
   st_chain__waiters_update(ch);
   json_t *new_block = NULL;

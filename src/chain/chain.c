@@ -16,7 +16,7 @@
 #include <stratos/st_err.h>
 #include <stratos/st_log.h>
 #include <stratos/st_net.h>
-#include "chain/chain_private.h"
+#include "chain/mods.h"
 
 /* How long a peer that sent an undecodable tx is refused. */
 #define BAN_SECONDS 600
@@ -176,6 +176,7 @@ static int chain_new(st_node_t *node, st_chain_t **out) {
   o.params = ch->gen.p.cons;
   /* The one per-node consensus setting: a test-only double signer. */
   o.params.byzantine_double_prevote = node->cfg.byzantine_double_prevote;
+  o.params.byzantine_from_height = node->cfg.byzantine_from_height;
   o.genesis_valset = &ch->gen.valset;
   o.genesis_time_ms = ch->gen.p.genesis_time_ms;
   memcpy(o.genesis_app_hash, ch->genesis_app_hash, ST_HASH_LEN);
@@ -191,8 +192,10 @@ static int chain_new(st_node_t *node, st_chain_t **out) {
     chain_free(ch);
     return rc;
   }
-  if (node->rpc)
+  if (node->rpc) {
     st_chain__rpc_register(ch, node->rpc);
+    st_chain__query_register(ch, node->rpc);
+  }
   char h[2 * ST_HASH_LEN + 1];
   st_hex_encode(ch->genesis_app_hash, ST_HASH_LEN, h, sizeof(h));
   ST_INFO("chain", "value chain %s: %zu accounts, %zu validators, genesis app hash %s",

@@ -48,6 +48,23 @@ typedef struct st_chain__params {
   /* params.auth */
   st_u128 min_fee_per_byte;
   size_t max_memo_bytes;
+  /* params.staking */
+  int64_t unbonding_time_ms;
+  uint32_t max_validators;
+  uint32_t max_entries;         /* unbonding or redelegation entries per pair */
+  /* params.slashing (fractions scaled by ST_DEC_ONE) */
+  int64_t signed_blocks_window;
+  st_u128 min_signed_per_window;
+  int64_t downtime_jail_duration_ms;
+  st_u128 slash_fraction_double_sign;
+  st_u128 slash_fraction_downtime;
+  /* params.distribution */
+  st_u128 community_tax;
+  /* params.gov */
+  st_u128 min_deposit;
+  int64_t max_deposit_period_ms;
+  int64_t voting_period_ms;
+  st_u128 quorum, threshold, veto_threshold;
 } st_chain__params_t;
 
 typedef struct st_chain__gacct {
@@ -55,13 +72,24 @@ typedef struct st_chain__gacct {
   st_u128 balance;
 } st_chain__gacct_t;
 
-/* The value chain's part of genesis.json. Accounts and validators are
- * sorted by address. */
+/* A genesis validator: its node key, its operator account (by default
+ * the st1 address of the node key), its self-delegation of power STOS
+ * (created bonded) and its commission. */
+typedef struct st_chain__gval {
+  uint8_t operator_[ST_ADDR_LEN];
+  char moniker[65];
+  st_u128 rate, max_rate, max_change_rate, min_self_delegation;
+} st_chain__gval_t;
+
+/* The value chain's part of genesis.json. Accounts are sorted by
+ * address, validators by consensus address, gvals[i] belonging to
+ * valset.v[i]. */
 typedef struct st_chain__genesis {
   st_chain__params_t p;
   size_t naccts;
   st_chain__gacct_t *accts;
   st_cons_valset_t valset;
+  st_chain__gval_t *gvals;
 } st_chain__genesis_t;
 
 /* Parses and checks the value part of a genesis document (borrowed). On
@@ -90,10 +118,14 @@ typedef struct st_chain__tx {
   size_t body_len;
   uint64_t nonce;
   st_u128 fee;
-  st_u128 amount;
-  st_u128 cost;     /* amount + fee */
+  st_u128 amount;   /* sent, delegated, deposited or self-delegated */
+  st_u128 cost;     /* amount + fee: what the sender's balance must cover */
   uint8_t to[ST_ADDR_LEN];
+  int kind;         /* the body's msg case (STRATOS__TX__TX_BODY__MSG_*) */
 } st_chain__tx_t;
+
+/* The msg case of a send (STRATOS__TX__TX_BODY__MSG_SEND). */
+#define ST_CHAIN__KIND_SEND 10
 
 /* Decodes tx and checks everything that depends neither on state nor on
  * the signature: size (before decoding), canonical protobuf encoding,
@@ -111,6 +143,12 @@ int st_chain__tx_verify(const char *chain_id, const uint8_t *tx, const st_chain_
 int st_chain__body_encode(const char *chain_id, uint64_t nonce, st_u128 fee,
                           const char *memo, const uint8_t to[ST_ADDR_LEN],
                           st_u128 amount, st_buf_t *out);
+
+/* Decodes the body of a checked tx again (for its message); the caller
+ * frees *out with stratos__tx__tx_body__free_unpacked. */
+struct Stratos__Tx__TxBody;
+int st_chain__body_decode(const uint8_t *tx, const st_chain__tx_t *t,
+                          struct Stratos__Tx__TxBody **out);
 
 /* Encodes a Tx from its parts into out (appended). */
 int st_chain__tx_encode(const uint8_t *body, size_t blen, const uint8_t pk[ST_PUBKEY_LEN],
@@ -133,12 +171,21 @@ typedef struct st_chain__acct {
   uint64_t nonce;
 } st_chain__acct_t;
 
+/* Key spaces of the state: accounts (20-byte address keys) and the
+ * modules' records (staking, distribution, slashing, governance, params),
+ * each in its own LMDB database. */
+enum { ST_CHAIN__SP_ACCT = 0, ST_CHAIN__SP_STATE = 1, ST_CHAIN__SP_N = 2 };
+
+#define ST_CHAIN__KEY_MAX 112
+
 typedef struct st_chain__state {
   st_store_t *store;
   st_db_t acct;    /* addr -> balance || nonce */
   st_db_t txidx;   /* tx hash -> height || index || result length || result || tx */
   st_db_t results; /* height -> (result length || result)* */
   st_db_t meta;    /* "height", "app_hash", "genesis" */
+  st_db_t mod;     /* module records, keyed by a one-byte prefix per kind */
+  st_db_t dbs[ST_CHAIN__SP_N]; /* acct, mod */
 } st_chain__state_t;
 
 void st_chain__acct_encode(const st_chain__acct_t *a, uint8_t out[ST_CHAIN__ACCT_LEN]);
@@ -151,9 +198,9 @@ int st_chain__state_open(st_chain__state_t *st, st_store_t *store,
                          const st_chain__genesis_t *g,
                          uint8_t genesis_app_hash[ST_HASH_LEN]);
 
-/* The genesis app hash: st_hash(ST_DOM_STATE, for every genesis account in
- * address order: addr || balance || nonce 0). */
-void st_chain__genesis_app_hash(const st_chain__genesis_t *g, uint8_t out[ST_HASH_LEN]);
+/* The genesis app hash: what st_chain__ov_commit gives for the genesis
+ * state (accounts, then the modules' records) over 32 zero bytes. */
+int st_chain__genesis_app_hash(const st_chain__genesis_t *g, uint8_t out[ST_HASH_LEN]);
 
 /* Reads an account; a missing one reads as balance 0, nonce 0. */
 int st_chain__acct_get(const st_chain__state_t *st, st_txn_t *txn,
@@ -169,38 +216,92 @@ uint64_t st_chain__rd64(const uint8_t in[8]);
 void st_chain__be32(uint8_t out[4], uint32_t v);
 uint32_t st_chain__rd32(const uint8_t in[4]);
 
-/* Accounts read through a transaction and changed in memory, so that a
+/* State read through a transaction and changed in memory, so that a
  * block can be tried (validate, propose) or applied (finalize) as a
- * sequence of txs. */
+ * sequence of txs; finalize then writes the changes in key order. */
 typedef struct st_chain__ov_ent {
-  uint8_t addr[ST_ADDR_LEN];
-  st_chain__acct_t a;
-  bool used;
-  bool dirty;
+  uint8_t sp, klen;
+  bool present, dirty;
+  uint32_t vlen;
+  uint8_t key[ST_CHAIN__KEY_MAX];
+  uint8_t inl[40];      /* values up to 40 bytes live here */
+  uint8_t *heap;        /* larger ones here */
 } st_chain__ov_ent_t;
+
+typedef struct st_chain__ov_undo {
+  uint32_t idx;
+  bool present, dirty;
+  uint32_t vlen;
+  uint8_t *val;
+} st_chain__ov_undo_t;
 
 typedef struct st_chain__overlay {
   const st_chain__state_t *st;
-  st_txn_t *txn;
-  size_t cap, n;
-  st_chain__ov_ent_t *tab;
+  st_txn_t *txn;        /* NULL: an empty state (tests) */
+  st_chain__ov_ent_t *ents;
+  size_t n, cap;
+  uint32_t *tab;        /* open addressing over ents indices */
+  size_t tcap;
+  bool in_tx;
+  st_chain__ov_undo_t *jour;
+  size_t jn, jcap;
 } st_chain__overlay_t;
 
 void st_chain__ov_init(st_chain__overlay_t *ov, const st_chain__state_t *st, st_txn_t *txn);
+void st_chain__ov_free(st_chain__overlay_t *ov);
+
+/* Writes the modules' genesis records (params, validators, their
+ * self-delegations, pools) into ov (staking.c). */
+int st_chain__modules_genesis(const st_chain__genesis_t *g, st_chain__overlay_t *ov);
+
+/* Generic records. read gives ST_ENOENT for a missing key; *val stays
+ * valid until the overlay changes. Keys are 1..ST_CHAIN__KEY_MAX bytes. */
+int st_chain__ov_read(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,
+                      const uint8_t **val, size_t *vlen);
+int st_chain__ov_write(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,
+                       const void *val, size_t vlen);
+int st_chain__ov_del(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen);
+
+/* Calls cb for every present record of sp whose key starts with prefix,
+ * in key order, as the overlay sees them (changes merged over the
+ * transaction). cb returns 0 to go on, 1 to stop, < 0 to fail; it must
+ * not change the overlay (collect keys, act after the scan). */
+int st_chain__ov_scan(st_chain__overlay_t *ov, uint8_t sp, const void *prefix, size_t plen,
+                      st_kv_scan_cb cb, void *ud);
+
+/* A tx's changes: after ov_begin, ov_end(false) undoes every change made
+ * since, ov_end(true) keeps them. */
+void st_chain__ov_begin(st_chain__overlay_t *ov);
+void st_chain__ov_end(st_chain__overlay_t *ov, bool keep);
+
+/* Accounts through the overlay (a missing account reads as empty). */
 int st_chain__ov_get(st_chain__overlay_t *ov, const uint8_t addr[ST_ADDR_LEN],
                      st_chain__acct_t *out);
 int st_chain__ov_put(st_chain__overlay_t *ov, const uint8_t addr[ST_ADDR_LEN],
                      const st_chain__acct_t *a);
-void st_chain__ov_free(st_chain__overlay_t *ov);
 
-/* Applies one checked tx to ov: its nonce must be the sender's, the
- * sender must hold amount + fee; debits both, credits amount, bumps the
- * nonce. On failure nothing changes and log says why. */
-int st_chain__tx_exec(st_chain__overlay_t *ov, const st_chain__tx_t *t, char *log,
-                      size_t logcap);
+/* The execution context of txs and block logic. */
+typedef struct st_chain__ctx {
+  st_chain__overlay_t *ov;
+  const st_chain__params_t *p;
+  int64_t height;       /* the block being applied or checked */
+  int64_t time_ms;      /* txs see the previous block's time; end block its own */
+  st_u128 fees;         /* fees paid by the txs applied so far */
+  bool any_nonce;       /* mempool dry runs: the nonce may be ahead */
+  char *log;            /* why a tx was refused */
+  size_t logcap;
+} st_chain__ctx_t;
 
-/* Writes the changed accounts of ov in address order and returns the new
- * app hash: st_hash(ST_DOM_STATE, prev || (addr || value)*). */
+/* Applies one checked tx t (decoded from the bytes tx) in c: the nonce
+ * must be the sender's, the sender pays the fee (to the distribution
+ * account, counted in c->fees) and the message. On refusal nothing
+ * changes and c->log says why. */
+int st_chain__tx_exec(st_chain__ctx_t *c, const st_chain__tx_t *t, const uint8_t *tx);
+
+/* Writes the changes of ov in key order and returns the new app hash:
+ * st_hash(ST_DOM_STATE, prev || u32 n || (addr || account)* for the n
+ * changed accounts || u32 m || (u8 klen || u8 present || key || u32 vlen
+ * || value)* for the m changed module records), integers big-endian. */
 int st_chain__ov_commit(st_chain__overlay_t *ov, const uint8_t prev[ST_HASH_LEN],
                         uint8_t app_hash[ST_HASH_LEN]);
 
@@ -234,6 +335,13 @@ int st_chain__mempool_new(const st_chain__params_t *p, const st_chain__state_t *
 
 void st_chain__mempool_on_added(st_chain__mempool_t *mp, st_chain__added_cb cb, void *ud);
 
+/* Checks a tx whose message is not a send against the committed state
+ * read through txn (its nonce may be ahead); 0 or a refusal in log. */
+typedef int (*st_chain__msg_check_fn)(void *ud, st_txn_t *txn, const st_chain__tx_t *t,
+                                      const uint8_t *tx, char *log, size_t cap);
+void st_chain__mempool_on_msg_check(st_chain__mempool_t *mp, st_chain__msg_check_fn fn,
+                                    void *ud);
+
 /* Runs CheckTx on a copy of tx: cb is called exactly once, possibly
  * before this returns. */
 void st_chain__mempool_submit(st_chain__mempool_t *mp, const uint8_t *tx, size_t len,
@@ -248,7 +356,7 @@ void st_chain__mempool_recheck(st_chain__mempool_t *mp);
  * (so the result passes validate), within max_bytes and max_txs. emit
  * receives each chosen tx (borrowed). */
 typedef int (*st_chain__emit_fn)(void *ud, const uint8_t *tx, size_t len);
-int st_chain__mempool_reap(st_chain__mempool_t *mp, st_chain__overlay_t *ov,
+int st_chain__mempool_reap(st_chain__mempool_t *mp, st_chain__ctx_t *ctx,
                            size_t max_bytes, size_t max_txs, st_chain__emit_fn emit,
                            void *ud);
 
@@ -285,6 +393,7 @@ typedef struct st_chain {
   st_chain__mempool_t *mp;
   st_cons_t *cons;    /* NULL in unit tests */
   size_t last_ntxs;   /* txs of the last finalized block */
+  bool params_changed; /* by the last finalized block: reload after commit */
   int64_t last_height;
   /* Tx events of the last finalized block, published once it commits
    * (only when a bus is there to carry them). */

@@ -14,8 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stratos/st_err.h>
+#include <stratos/st_log.h>
 #include <stratos/st_net.h>
-#include "chain/chain_private.h"
+#include "chain/mods.h"
 
 #define MAX_ACCOUNTS 100000
 #define MAX_VALIDATORS 1000
@@ -33,6 +34,9 @@
 #define MAX_MEMPOOL_BYTES ((size_t)4 << 30)
 #define MAX_CACHE 1000000
 #define MAX_MEMO 65536
+/* A hundred years, in ms: the ceiling of every period parameter. */
+#define MAX_PERIOD_MS 3155760000000LL
+#define MAX_WINDOW 1000000
 /* 9999-12-31T23:59:59.999Z */
 #define MAX_TIME_MS 253402300799999LL
 
@@ -71,6 +75,22 @@ void st_chain__params_defaults(st_chain__params_t *p) {
   p->cache_size = 100000;
   p->min_fee_per_byte = 1000000000;
   p->max_memo_bytes = 256;
+  /* The economic parameters default to what the real network runs. */
+  p->unbonding_time_ms = 21LL * 24 * 3600 * 1000;
+  p->max_validators = 100;
+  p->max_entries = 7;
+  p->signed_blocks_window = 10000;
+  p->min_signed_per_window = ST_DEC_ONE / 20;            /* 0.05 */
+  p->downtime_jail_duration_ms = 6LL * 3600 * 1000;
+  p->slash_fraction_double_sign = ST_DEC_ONE / 20;       /* 0.05 */
+  p->slash_fraction_downtime = ST_DEC_ONE / 10000 * 2;   /* 0.0002 */
+  p->community_tax = ST_DEC_ONE / 100;                   /* 0.01 */
+  p->min_deposit = ST_DEC_ONE * 1000;                    /* 1000 STOS */
+  p->max_deposit_period_ms = 2LL * 24 * 3600 * 1000;
+  p->voting_period_ms = 2LL * 24 * 3600 * 1000;
+  p->quorum = ST_DEC_ONE / 1000 * 334;                   /* 0.334 */
+  p->threshold = ST_DEC_ONE / 2;                         /* 0.5 */
+  p->veto_threshold = ST_DEC_ONE / 1000 * 334;           /* 0.334 */
 }
 
 /* Refuses keys of obj that are not in allowed (NULL-terminated). */
@@ -220,23 +240,133 @@ static int parse_auth(json_t *a, st_chain__params_t *p, char *err, size_t cap) {
   return 0;
 }
 
-static int parse_params(json_t *g, st_chain__params_t *p, char *err, size_t cap) {
-  json_t *params, *s;
+static int opt_i64(json_t *obj, const char *path, const char *key, long long min,
+                   long long max, int64_t *out, char *err, size_t cap) {
+  long long x;
+  int rc = get_int(obj, path, key, min, max, &x, err, cap);
+  if (rc == 0)
+    *out = x;
+  return rc < 0 ? rc : 0;
+}
+
+/* An optional decimal string of wei. */
+static int opt_wei(json_t *obj, const char *path, const char *key, st_u128 *out, char *err,
+                   size_t cap) {
+  json_t *v = json_object_get(obj, key);
+  char f[96];
+  if (!v)
+    return 0;
+  snprintf(f, sizeof(f), "%s.%s", path, key);
+  if (!json_is_string(v) || st_u128_parse(json_string_value(v), out) != 0)
+    return fail(err, cap, f, "must be a decimal string of wei (u128, no leading zeros)");
+  return 0;
+}
+
+/* An optional fraction from 0 to 1, as a decimal string ("0.05"). */
+static int opt_frac(json_t *obj, const char *path, const char *key, st_u128 *out, char *err,
+                    size_t cap) {
+  json_t *v = json_object_get(obj, key);
+  char f[96];
+  st_u128 x;
+  if (!v)
+    return 0;
+  snprintf(f, sizeof(f), "%s.%s", path, key);
+  if (!json_is_string(v) || st_dec_parse(json_string_value(v), &x) != 0 || x > ST_DEC_ONE)
+    return fail(err, cap, f, "must be a decimal fraction from \"0\" to \"1\" as a string "
+                             "(at most 18 digits after the point)");
+  *out = x;
+  return 0;
+}
+
+static int parse_staking(json_t *o, st_chain__params_t *p, char *err, size_t cap) {
+  static const char *const keys[] = {"unbonding_time_ms", "max_validators", "max_entries",
+                                     NULL};
+  const char *path = "params.staking";
   int rc;
-  if ((rc = section(g, "", "params", &params, err, cap)) != 0 || !params)
+  if ((rc = only_keys(o, path, keys, err, cap)) != 0 ||
+      (rc = opt_i64(o, path, "unbonding_time_ms", 1, MAX_PERIOD_MS, &p->unbonding_time_ms,
+                    err, cap)) != 0 ||
+      (rc = opt_u32(o, path, "max_validators", 1, MAX_VALIDATORS, &p->max_validators, err,
+                    cap)) != 0 ||
+      (rc = opt_u32(o, path, "max_entries", 1, 100, &p->max_entries, err, cap)) != 0)
+    return rc;
+  return 0;
+}
+
+static int parse_slashing(json_t *o, st_chain__params_t *p, char *err, size_t cap) {
+  static const char *const keys[] = {"signed_blocks_window", "min_signed_per_window",
+                                     "downtime_jail_duration_ms", "slash_fraction_double_sign",
+                                     "slash_fraction_downtime", NULL};
+  const char *path = "params.slashing";
+  int rc;
+  if ((rc = only_keys(o, path, keys, err, cap)) != 0 ||
+      (rc = opt_i64(o, path, "signed_blocks_window", 1, MAX_WINDOW, &p->signed_blocks_window,
+                    err, cap)) != 0 ||
+      (rc = opt_frac(o, path, "min_signed_per_window", &p->min_signed_per_window, err, cap)) !=
+        0 ||
+      (rc = opt_i64(o, path, "downtime_jail_duration_ms", 0, MAX_PERIOD_MS,
+                    &p->downtime_jail_duration_ms, err, cap)) != 0 ||
+      (rc = opt_frac(o, path, "slash_fraction_double_sign", &p->slash_fraction_double_sign,
+                     err, cap)) != 0 ||
+      (rc = opt_frac(o, path, "slash_fraction_downtime", &p->slash_fraction_downtime, err,
+                     cap)) != 0)
+    return rc;
+  return 0;
+}
+
+static int parse_distribution(json_t *o, st_chain__params_t *p, char *err, size_t cap) {
+  static const char *const keys[] = {"community_tax", NULL};
+  int rc = only_keys(o, "params.distribution", keys, err, cap);
+  if (rc == 0)
+    rc = opt_frac(o, "params.distribution", "community_tax", &p->community_tax, err, cap);
+  return rc;
+}
+
+static int parse_gov(json_t *o, st_chain__params_t *p, char *err, size_t cap) {
+  static const char *const keys[] = {"min_deposit", "max_deposit_period_ms",
+                                     "voting_period_ms", "quorum", "threshold",
+                                     "veto_threshold", NULL};
+  const char *path = "params.gov";
+  int rc;
+  if ((rc = only_keys(o, path, keys, err, cap)) != 0 ||
+      (rc = opt_wei(o, path, "min_deposit", &p->min_deposit, err, cap)) != 0 ||
+      (rc = opt_i64(o, path, "max_deposit_period_ms", 1, MAX_PERIOD_MS,
+                    &p->max_deposit_period_ms, err, cap)) != 0 ||
+      (rc = opt_i64(o, path, "voting_period_ms", 1, MAX_PERIOD_MS, &p->voting_period_ms, err,
+                    cap)) != 0 ||
+      (rc = opt_frac(o, path, "quorum", &p->quorum, err, cap)) != 0 ||
+      (rc = opt_frac(o, path, "threshold", &p->threshold, err, cap)) != 0 ||
+      (rc = opt_frac(o, path, "veto_threshold", &p->veto_threshold, err, cap)) != 0)
+    return rc;
+  return 0;
+}
+
+/* Parses a params object (genesis "params") into p, over what p holds. */
+static int parse_params_obj(json_t *params, st_chain__params_t *p, char *err, size_t cap) {
+  static const struct {
+    const char *name;
+    int (*fn)(json_t *, st_chain__params_t *, char *, size_t);
+  } secs[] = {{"mempool", parse_mempool},         {"auth", parse_auth},
+              {"staking", parse_staking},         {"slashing", parse_slashing},
+              {"distribution", parse_distribution}, {"gov", parse_gov}};
+  static const char *const keys[] = {"consensus", "mempool", "auth", "staking", "slashing",
+                                     "distribution", "gov", NULL};
+  json_t *s;
+  int rc;
+  if (!json_is_object(params))
+    return fail(err, cap, "params", "must be an object");
+  if ((rc = only_keys(params, "params", keys, err, cap)) != 0)
     return rc;
   if ((rc = section(params, "params", "consensus", &s, err, cap)) != 0)
     return rc;
   if (s && (rc = parse_consensus(s, &p->cons, err, cap)) != 0)
     return rc;
-  if ((rc = section(params, "params", "mempool", &s, err, cap)) != 0)
-    return rc;
-  if (s && (rc = parse_mempool(s, p, err, cap)) != 0)
-    return rc;
-  if ((rc = section(params, "params", "auth", &s, err, cap)) != 0)
-    return rc;
-  if (s && (rc = parse_auth(s, p, err, cap)) != 0)
-    return rc;
+  for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++) {
+    if ((rc = section(params, "params", secs[i].name, &s, err, cap)) != 0)
+      return rc;
+    if (s && (rc = secs[i].fn(s, p, err, cap)) != 0)
+      return rc;
+  }
   /* Bounds that tie fields together. */
   if (p->max_tx_bytes > p->cons.max_block_bytes)
     return fail(err, cap, "params.mempool.max_tx_bytes",
@@ -250,6 +380,116 @@ static int parse_params(json_t *g, st_chain__params_t *p, char *err, size_t cap)
     return fail(err, cap, "params.auth.max_memo_bytes",
                 "%zu is larger than params.mempool.max_tx_bytes (%zu)", p->max_memo_bytes,
                 p->max_tx_bytes);
+  return 0;
+}
+
+static int parse_params(json_t *g, st_chain__params_t *p, char *err, size_t cap) {
+  json_t *params;
+  int rc;
+  if ((rc = section(g, "", "params", &params, err, cap)) != 0 || !params)
+    return rc;
+  return parse_params_obj(params, p, err, cap);
+}
+
+int st_chain__params_parse(json_t *params, const st_chain__params_t *base,
+                           st_chain__params_t *out, char *err, size_t errcap) {
+  st_chain__params_t p;
+  st_chain__params_defaults(&p);
+  memcpy(p.chain_id, base->chain_id, sizeof(p.chain_id));
+  p.genesis_time_ms = base->genesis_time_ms;
+  p.cons.byzantine_double_prevote = base->cons.byzantine_double_prevote;
+  if (err && errcap)
+    err[0] = '\0';
+  int rc = parse_params_obj(params, &p, err, errcap);
+  if (rc == 0)
+    *out = p;
+  return rc;
+}
+
+static json_t *jwei(st_u128 v) {
+  char b[ST_U128_STR_MAX];
+  st_u128_format(v, b);
+  return json_string(b);
+}
+
+static json_t *jdec(st_u128 v) {
+  char b[ST_DEC_STR_MAX];
+  st_dec_format(v, b);
+  return json_string(b);
+}
+
+json_t *st_chain__params_json(const st_chain__params_t *p) {
+  const st_cons_params_t *c = &p->cons;
+  return json_pack(
+    "{s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I},"
+    "s:{s:I,s:I,s:I,s:I},s:{s:o,s:I},s:{s:I,s:I,s:I},"
+    "s:{s:I,s:o,s:I,s:o,s:o},s:{s:o},s:{s:o,s:I,s:I,s:o,s:o,s:o}}",
+    "consensus", "timeout_propose_ms", (json_int_t)c->timeout_propose,
+    "timeout_propose_delta_ms", (json_int_t)c->timeout_propose_delta, "timeout_prevote_ms",
+    (json_int_t)c->timeout_prevote, "timeout_prevote_delta_ms",
+    (json_int_t)c->timeout_prevote_delta, "timeout_precommit_ms",
+    (json_int_t)c->timeout_precommit, "timeout_precommit_delta_ms",
+    (json_int_t)c->timeout_precommit_delta, "timeout_commit_ms", (json_int_t)c->timeout_commit,
+    "create_empty_blocks", (int)c->create_empty_blocks, "empty_blocks_interval_ms",
+    (json_int_t)c->empty_blocks_interval, "max_block_bytes", (json_int_t)c->max_block_bytes,
+    "max_block_txs", (json_int_t)c->max_block_txs,
+    "mempool", "max_txs", (json_int_t)p->max_txs, "max_bytes", (json_int_t)p->max_bytes,
+    "max_tx_bytes", (json_int_t)p->max_tx_bytes, "cache_size", (json_int_t)p->cache_size,
+    "auth", "min_fee_per_byte", jwei(p->min_fee_per_byte), "max_memo_bytes",
+    (json_int_t)p->max_memo_bytes,
+    "staking", "unbonding_time_ms", (json_int_t)p->unbonding_time_ms, "max_validators",
+    (json_int_t)p->max_validators, "max_entries", (json_int_t)p->max_entries,
+    "slashing", "signed_blocks_window", (json_int_t)p->signed_blocks_window,
+    "min_signed_per_window", jdec(p->min_signed_per_window), "downtime_jail_duration_ms",
+    (json_int_t)p->downtime_jail_duration_ms, "slash_fraction_double_sign",
+    jdec(p->slash_fraction_double_sign), "slash_fraction_downtime",
+    jdec(p->slash_fraction_downtime),
+    "distribution", "community_tax", jdec(p->community_tax),
+    "gov", "min_deposit", jwei(p->min_deposit), "max_deposit_period_ms",
+    (json_int_t)p->max_deposit_period_ms, "voting_period_ms", (json_int_t)p->voting_period_ms,
+    "quorum", jdec(p->quorum), "threshold", jdec(p->threshold), "veto_threshold",
+    jdec(p->veto_threshold));
+}
+
+json_t *st_chain_default_params(void) {
+  st_chain__params_t p;
+  st_chain__params_defaults(&p);
+  return st_chain__params_json(&p);
+}
+
+static const uint8_t K_PARAMS[] = {ST_K_PARAMS, 'P'};
+
+int st_chain__params_store(st_chain__ctx_t *c, const st_chain__params_t *p) {
+  json_t *j = st_chain__params_json(p);
+  if (!j)
+    return ST_ENOMEM;
+  char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(j);
+  if (!s)
+    return ST_ENOMEM;
+  int rc = st_chain__ov_write(c->ov, ST_CHAIN__SP_STATE, K_PARAMS, sizeof(K_PARAMS), s,
+                              strlen(s));
+  free(s);
+  return rc;
+}
+
+int st_chain__params_load(st_chain__ctx_t *c, const st_chain__params_t *base,
+                          st_chain__params_t *out) {
+  const uint8_t *v;
+  size_t n;
+  char err[256];
+  int rc = st_chain__ov_read(c->ov, ST_CHAIN__SP_STATE, K_PARAMS, sizeof(K_PARAMS), &v, &n);
+  if (rc != 0)
+    return rc;
+  json_t *j = json_loadb((const char *)v, n, 0, NULL);
+  if (!j)
+    return ST_ECORRUPT;
+  rc = st_chain__params_parse(j, base, out, err, sizeof(err));
+  json_decref(j);
+  if (rc != 0) {
+    ST_ERROR("chain", "the stored parameters do not parse: %s", err);
+    return ST_ECORRUPT;
+  }
   return 0;
 }
 
@@ -312,14 +552,89 @@ static int parse_accounts(json_t *g, st_chain__genesis_t *out, char *err, size_t
   return 0;
 }
 
+typedef struct gv_pair {
+  st_cons_validator_t v;
+  st_chain__gval_t g;
+} gv_pair_t;
+
 static int val_cmp(const void *a, const void *b) {
-  const st_cons_validator_t *x = a, *y = b;
-  return memcmp(x->addr, y->addr, ST_ADDR_LEN);
+  const gv_pair_t *x = a, *y = b;
+  return memcmp(x->v.addr, y->v.addr, ST_ADDR_LEN);
 }
 
-static int parse_validators(json_t *g, st_chain__genesis_t *out, char *err,
-                            size_t cap) {
-  static const char *const keys[] = {"name", "pub_key", "power", NULL};
+/* The staking side of a genesis validator: operator and commission. */
+static int parse_gval(json_t *e, const char *path, const st_cons_validator_t *v,
+                      st_chain__gval_t *g, char *err, size_t cap) {
+  json_t *name = json_object_get(e, "name"), *op = json_object_get(e, "operator");
+  char f[96];
+  memcpy(g->operator_, v->addr, ST_ADDR_LEN);
+  if (op) {
+    snprintf(f, sizeof(f), "%s.operator", path);
+    if (!json_is_string(op) ||
+        st_addr_decode(json_string_value(op), ST_HRP_WALLET, g->operator_) != 0)
+      return fail(err, cap, f, "must be an st1... address");
+  }
+  snprintf(g->moniker, sizeof(g->moniker), "%s", name ? json_string_value(name) : "");
+  if (!g->moniker[0])
+    snprintf(g->moniker, sizeof(g->moniker), "validator");
+  g->rate = ST_DEC_ONE / 10;
+  g->max_rate = ST_DEC_ONE / 5;
+  g->max_change_rate = ST_DEC_ONE / 100;
+  g->min_self_delegation = ST_POWER_REDUCTION;
+  int rc;
+  if ((rc = opt_frac(e, path, "commission_rate", &g->rate, err, cap)) != 0 ||
+      (rc = opt_frac(e, path, "max_rate", &g->max_rate, err, cap)) != 0 ||
+      (rc = opt_frac(e, path, "max_change_rate", &g->max_change_rate, err, cap)) != 0 ||
+      (rc = opt_wei(e, path, "min_self_delegation", &g->min_self_delegation, err, cap)) != 0)
+    return rc;
+  snprintf(f, sizeof(f), "%s.commission_rate", path);
+  if (g->rate > g->max_rate)
+    return fail(err, cap, f, "exceeds max_rate");
+  snprintf(f, sizeof(f), "%s.max_change_rate", path);
+  if (g->max_change_rate > g->max_rate)
+    return fail(err, cap, f, "exceeds max_rate");
+  snprintf(f, sizeof(f), "%s.min_self_delegation", path);
+  if (g->min_self_delegation > (st_u128)v->power * ST_POWER_REDUCTION)
+    return fail(err, cap, f, "exceeds the self-delegation (power STOS)");
+  return 0;
+}
+
+static int parse_validator(json_t *e, size_t i, gv_pair_t *out, char *err, size_t cap) {
+  static const char *const keys[] = {"name", "pub_key", "power", "operator",
+                                     "commission_rate", "max_rate", "max_change_rate",
+                                     "min_self_delegation", NULL};
+  st_cons_validator_t *v = &out->v;
+  char path[48], f[80];
+  snprintf(path, sizeof(path), "validators[%zu]", i);
+  if (!json_is_object(e))
+    return fail(err, cap, path, "must be an object");
+  int rc = only_keys(e, path, keys, err, cap);
+  if (rc != 0)
+    return rc;
+  json_t *name = json_object_get(e, "name"), *pk = json_object_get(e, "pub_key");
+  snprintf(f, sizeof(f), "%s.name", path);
+  if (name && (!json_is_string(name) || json_string_length(name) > MAX_NAME))
+    return fail(err, cap, f, "must be a string of at most %d bytes", MAX_NAME);
+  snprintf(f, sizeof(f), "%s.pub_key", path);
+  size_t got = 0;
+  if (!json_is_string(pk) || json_string_length(pk) != 2 * ST_PUBKEY_LEN ||
+      st_hex_decode(json_string_value(pk), 2 * ST_PUBKEY_LEN, v->pubkey, ST_PUBKEY_LEN,
+                    &got) != 0 || got != ST_PUBKEY_LEN)
+    return fail(err, cap, f, "must be %d hex digits (an ed25519 node key)", 2 * ST_PUBKEY_LEN);
+  long long power = 0;
+  rc = get_int(e, path, "power", 1, MAX_POWER, &power, err, cap);
+  if (rc < 0)
+    return rc;
+  if (rc > 0) {
+    snprintf(f, sizeof(f), "%s.power", path);
+    return fail(err, cap, f, "is missing");
+  }
+  v->power = power;
+  st_addr_from_pubkey(v->pubkey, v->addr);
+  return parse_gval(e, path, v, &out->g, err, cap);
+}
+
+static int parse_validators(json_t *g, st_chain__genesis_t *out, char *err, size_t cap) {
   json_t *arr = json_object_get(g, "validators");
   if (!arr)
     return fail(err, cap, "validators", "is missing");
@@ -328,51 +643,33 @@ static int parse_validators(json_t *g, st_chain__genesis_t *out, char *err,
   size_t n = json_array_size(arr);
   if (n == 0 || n > MAX_VALIDATORS)
     return fail(err, cap, "validators", "%zu validators, 1 to %d allowed", n, MAX_VALIDATORS);
+  gv_pair_t *pairs = calloc(n, sizeof(*pairs));
   out->valset.v = calloc(n, sizeof(*out->valset.v));
-  if (!out->valset.v)
-    return ST_ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    json_t *e = json_array_get(arr, i);
-    st_cons_validator_t *v = &out->valset.v[i];
-    char path[48], f[80];
-    snprintf(path, sizeof(path), "validators[%zu]", i);
-    if (!json_is_object(e))
-      return fail(err, cap, path, "must be an object");
-    int rc = only_keys(e, path, keys, err, cap);
-    if (rc != 0)
-      return rc;
-    json_t *name = json_object_get(e, "name"), *pk = json_object_get(e, "pub_key");
-    snprintf(f, sizeof(f), "%s.name", path);
-    if (name && (!json_is_string(name) || json_string_length(name) > MAX_NAME))
-      return fail(err, cap, f, "must be a string of at most %d bytes", MAX_NAME);
-    snprintf(f, sizeof(f), "%s.pub_key", path);
-    size_t got = 0;
-    if (!json_is_string(pk) || json_string_length(pk) != 2 * ST_PUBKEY_LEN ||
-        st_hex_decode(json_string_value(pk), 2 * ST_PUBKEY_LEN, v->pubkey, ST_PUBKEY_LEN,
-                      &got) != 0 || got != ST_PUBKEY_LEN)
-      return fail(err, cap, f, "must be %d hex digits (an ed25519 node key)",
-                  2 * ST_PUBKEY_LEN);
-    long long power = 0;
-    rc = get_int(e, path, "power", 1, MAX_POWER, &power, err, cap);
-    if (rc < 0)
-      return rc;
-    if (rc > 0) {
-      snprintf(f, sizeof(f), "%s.power", path);
-      return fail(err, cap, f, "is missing");
+  out->gvals = calloc(n, sizeof(*out->gvals));
+  int rc = (!pairs || !out->valset.v || !out->gvals) ? ST_ENOMEM : 0;
+  for (size_t i = 0; i < n && rc == 0; i++)
+    rc = parse_validator(json_array_get(arr, i), i, &pairs[i], err, cap);
+  if (rc == 0) {
+    qsort(pairs, n, sizeof(*pairs), val_cmp);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+      out->valset.v[i] = pairs[i].v;
+      out->gvals[i] = pairs[i].g;
+      out->valset.n = i + 1;
+      for (size_t j = 0; j < i && rc == 0; j++) {
+        char hex[2 * ST_PUBKEY_LEN + 1], a[ST_ADDR_STR_MAX];
+        if (memcmp(pairs[j].v.pubkey, pairs[i].v.pubkey, ST_PUBKEY_LEN) == 0 ||
+            memcmp(pairs[j].v.addr, pairs[i].v.addr, ST_ADDR_LEN) == 0) {
+          st_hex_encode(pairs[i].v.pubkey, ST_PUBKEY_LEN, hex, sizeof(hex));
+          rc = fail(err, cap, "validators", "pub_key %s appears more than once", hex);
+        } else if (memcmp(pairs[j].g.operator_, pairs[i].g.operator_, ST_ADDR_LEN) == 0) {
+          st_addr_encode(ST_HRP_WALLET, pairs[i].g.operator_, a, sizeof(a));
+          rc = fail(err, cap, "validators", "operator %s appears more than once", a);
+        }
+      }
     }
-    v->power = power;
-    st_addr_from_pubkey(v->pubkey, v->addr);
-    out->valset.n = i + 1;
   }
-  qsort(out->valset.v, n, sizeof(*out->valset.v), val_cmp);
-  for (size_t i = 1; i < n; i++)
-    if (memcmp(out->valset.v[i - 1].pubkey, out->valset.v[i].pubkey, ST_PUBKEY_LEN) == 0 ||
-        memcmp(out->valset.v[i - 1].addr, out->valset.v[i].addr, ST_ADDR_LEN) == 0) {
-      char hex[2 * ST_PUBKEY_LEN + 1];
-      st_hex_encode(out->valset.v[i].pubkey, ST_PUBKEY_LEN, hex, sizeof(hex));
-      return fail(err, cap, "validators", "pub_key %s appears more than once", hex);
-    }
-  return 0;
+  free(pairs);
+  return rc;
 }
 
 static int parse_chain_id(json_t *g, char *out, char *err, size_t cap) {
@@ -432,6 +729,8 @@ void st_chain__genesis_free(st_chain__genesis_t *g) {
     return;
   free(g->accts);
   free(g->valset.v);
+  free(g->gvals);
+  g->gvals = NULL;
   g->accts = NULL;
   g->naccts = 0;
   g->valset.v = NULL;

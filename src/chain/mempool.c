@@ -119,6 +119,8 @@ struct st_chain__mempool {
   uint64_t reap_gen;
   st_chain__added_cb added;
   void *added_ud;
+  st_chain__msg_check_fn msg_check;
+  void *msg_ud;
   st_chain__mempool_stats_t stats;
 };
 
@@ -304,7 +306,7 @@ static int full(const st_chain__mempool_t *mp, size_t len, char *log, size_t cap
 
 /* The checks against committed state and the txs already pooled. */
 static int check_state(st_chain__mempool_t *mp, st_txn_t *txn, const st_chain__tx_t *t,
-                       uint64_t *state_nonce, char *log, size_t cap) {
+                       const uint8_t *tx, uint64_t *state_nonce, char *log, size_t cap) {
   st_chain__acct_t a;
   int rc = st_chain__acct_get(mp->st, txn, t->sender, &a);
   if (rc != 0) {
@@ -347,6 +349,10 @@ static int check_state(st_chain__mempool_t *mp, st_txn_t *txn, const st_chain__t
     snprintf(log, cap, "insufficient balance: have %s, need %s", x, y);
     return ST_EPERM;
   }
+  /* Messages other than sends are tried against the committed state, so
+   * that a bad one is refused here with its reason. */
+  if (t->kind != ST_CHAIN__KIND_SEND && mp->msg_check)
+    return mp->msg_check(mp->msg_ud, txn, t, tx, log, cap);
   return 0;
 }
 
@@ -396,7 +402,7 @@ static void finish(st_chain__mempool_t *mp, st_txn_t *txn, pend_t *p, outcome_t 
   st_chain__mempool_mark(mp, p->t.hash, ST_CHAIN__SEEN_SIG_OK, 0);
   uint64_t sn = 0;
   if (txn) {
-    o->code = check_state(mp, txn, &p->t, &sn, o->log, sizeof(o->log));
+    o->code = check_state(mp, txn, &p->t, p->tx, &sn, o->log, sizeof(o->log));
   } else {
     o->code = ST_EIO;
     snprintf(o->log, sizeof(o->log), "cannot read state");
@@ -542,7 +548,7 @@ void st_chain__mempool_submit(st_chain__mempool_t *mp, const uint8_t *tx, size_t
     snprintf(o.log, sizeof(o.log), "cannot read state: %s", st_strerror(o.code));
     goto answer;
   }
-  o.code = check_state(mp, txn, &t, &sn, o.log, sizeof(o.log));
+  o.code = check_state(mp, txn, &t, tx, &sn, o.log, sizeof(o.log));
   if (o.code == 0)
     o.code = full(mp, len, o.log, sizeof(o.log));
   if (o.code != 0 || seen != ST_CHAIN__SEEN_SIG_OK) {
@@ -656,12 +662,17 @@ bool st_chain__mempool_ready(const st_chain__mempool_t *mp) {
   return false;
 }
 
-int st_chain__mempool_reap(st_chain__mempool_t *mp, st_chain__overlay_t *ov,
+void st_chain__mempool_on_msg_check(st_chain__mempool_t *mp, st_chain__msg_check_fn fn,
+                                    void *ud) {
+  mp->msg_check = fn;
+  mp->msg_ud = ud;
+}
+
+int st_chain__mempool_reap(st_chain__mempool_t *mp, st_chain__ctx_t *ctx,
                            size_t max_bytes, size_t max_txs, st_chain__emit_fn emit,
                            void *ud) {
   uint64_t gen = ++mp->reap_gen;
   size_t count = 0, bytes = 0;
-  char log[ST_CHAIN__LOG_MAX];
   for (entry_t *e = mp->head; e; e = e->next) {
     sender_t *s = e->s;
     if (s->r_gen != gen) {
@@ -678,7 +689,7 @@ int st_chain__mempool_reap(st_chain__mempool_t *mp, st_chain__overlay_t *ov,
         s->r_blocked = true;
         break;
       }
-      int rc = st_chain__tx_exec(ov, &c->t, log, sizeof(log));
+      int rc = st_chain__tx_exec(ctx, &c->t, c->tx);
       if (rc == ST_ENOMEM || rc == ST_ECORRUPT || rc == ST_ESTORE || rc == ST_EIO)
         return rc;
       if (rc != 0) {

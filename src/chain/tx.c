@@ -84,15 +84,180 @@ static int canonical(const ProtobufCMessage *m, const uint8_t *p, size_t n) {
   return same;
 }
 
+static int check_addr(const ProtobufCBinaryData *a, const char *what, char *log,
+                      size_t cap) {
+  if (a->len != ST_ADDR_LEN)
+    return refuse(log, cap, ST_EINVAL, "%s address must be %d bytes, not %zu", what,
+                  ST_ADDR_LEN, a->len);
+  return 0;
+}
+
+/* A positive amount of wei. */
+static int positive(const char *s, const char *what, st_u128 *out, char *log, size_t cap) {
+  int rc = parse_amount(s, what, out, log, cap);
+  if (rc == 0 && *out == 0)
+    return refuse(log, cap, ST_EINVAL, "%s must be greater than zero", what);
+  return rc;
+}
+
+/* A fraction from 0 to 1 ("" allowed when optional). */
+static int fraction(const char *s, const char *what, bool optional, char *log, size_t cap) {
+  st_u128 v;
+  if (optional && !*s)
+    return 0;
+  if (st_dec_parse(s, &v) != 0)
+    return refuse(log, cap, ST_EINVAL,
+                  "%s must be a decimal fraction such as 0.05 (at most 18 digits after the "
+                  "point)", what);
+  if (v > ST_DEC_ONE)
+    return refuse(log, cap, ST_EINVAL, "%s must be between 0 and 1", what);
+  return 0;
+}
+
+static int printable(const char *s, size_t min, size_t max, const char *what, char *log,
+                     size_t cap) {
+  size_t n = strlen(s);
+  if (n < min || n > max)
+    return refuse(log, cap, ST_EINVAL, "%s must be %zu to %zu characters", what, min, max);
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+      return refuse(log, cap, ST_EINVAL, "%s may hold only printable ASCII", what);
+  return 0;
+}
+
+/* The stateless checks of the body's one message; sets out->amount (what
+ * the message takes from the sender's balance besides the fee). */
+static int check_msg(const Stratos__Tx__TxBody *b, st_chain__tx_t *out, char *log,
+                     size_t cap) {
+  int rc;
+  out->kind = (int)b->msg_case;
+  switch (b->msg_case) {
+  case STRATOS__TX__TX_BODY__MSG_SEND:
+    if ((rc = parse_amount(b->send->amount, "amount", &out->amount, log, cap)) != 0)
+      return rc;
+    if (b->send->to.len != ST_ADDR_LEN)
+      return refuse(log, cap, ST_EINVAL, "recipient address must be %d bytes, not %zu",
+                    ST_ADDR_LEN, b->send->to.len);
+    memcpy(out->to, b->send->to.data, ST_ADDR_LEN);
+    if (out->amount == 0)
+      return refuse(log, cap, ST_EINVAL, "amount must be greater than zero");
+    return 0;
+  case STRATOS__TX__TX_BODY__MSG_CREATE_VALIDATOR: {
+    const Stratos__Tx__MsgCreateValidator *m = b->create_validator;
+    st_u128 x;
+    if (m->pubkey.len != ST_PUBKEY_LEN)
+      return refuse(log, cap, ST_EINVAL, "pubkey must be %d bytes, not %zu", ST_PUBKEY_LEN,
+                    m->pubkey.len);
+    if ((rc = printable(m->moniker, 1, 64, "moniker", log, cap)) != 0 ||
+        (rc = positive(m->self_delegation, "self_delegation", &out->amount, log, cap)) != 0 ||
+        (rc = fraction(m->commission_rate, "commission_rate", false, log, cap)) != 0 ||
+        (rc = fraction(m->max_rate, "max_rate", false, log, cap)) != 0 ||
+        (rc = fraction(m->max_change_rate, "max_change_rate", false, log, cap)) != 0 ||
+        (rc = positive(m->min_self_delegation, "min_self_delegation", &x, log, cap)) != 0)
+      return rc;
+    return 0;
+  }
+  case STRATOS__TX__TX_BODY__MSG_EDIT_VALIDATOR: {
+    const Stratos__Tx__MsgEditValidator *m = b->edit_validator;
+    st_u128 x;
+    if (*m->moniker && (rc = printable(m->moniker, 1, 64, "moniker", log, cap)) != 0)
+      return rc;
+    if ((rc = fraction(m->commission_rate, "commission_rate", true, log, cap)) != 0)
+      return rc;
+    if (*m->min_self_delegation &&
+        (rc = positive(m->min_self_delegation, "min_self_delegation", &x, log, cap)) != 0)
+      return rc;
+    if (!*m->moniker && !*m->commission_rate && !*m->min_self_delegation)
+      return refuse(log, cap, ST_EINVAL, "edit-validator changes nothing");
+    return 0;
+  }
+  case STRATOS__TX__TX_BODY__MSG_DELEGATE:
+    if ((rc = check_addr(&b->delegate->validator, "validator", log, cap)) != 0)
+      return rc;
+    return positive(b->delegate->amount, "amount", &out->amount, log, cap);
+  case STRATOS__TX__TX_BODY__MSG_UNDELEGATE: {
+    st_u128 x;
+    if ((rc = check_addr(&b->undelegate->validator, "validator", log, cap)) != 0)
+      return rc;
+    return positive(b->undelegate->amount, "amount", &x, log, cap);
+  }
+  case STRATOS__TX__TX_BODY__MSG_REDELEGATE: {
+    st_u128 x;
+    if ((rc = check_addr(&b->redelegate->src, "source validator", log, cap)) != 0 ||
+        (rc = check_addr(&b->redelegate->dst, "destination validator", log, cap)) != 0)
+      return rc;
+    if (memcmp(b->redelegate->src.data, b->redelegate->dst.data, ST_ADDR_LEN) == 0)
+      return refuse(log, cap, ST_EINVAL, "cannot redelegate to the same validator");
+    return positive(b->redelegate->amount, "amount", &x, log, cap);
+  }
+  case STRATOS__TX__TX_BODY__MSG_UNJAIL:
+    return 0;
+  case STRATOS__TX__TX_BODY__MSG_WITHDRAW_REWARDS:
+    if (b->withdraw_rewards->validator.len != 0)
+      return check_addr(&b->withdraw_rewards->validator, "validator", log, cap);
+    return 0;
+  case STRATOS__TX__TX_BODY__MSG_SUBMIT_PROPOSAL: {
+    const Stratos__Tx__MsgSubmitProposal *m = b->submit_proposal;
+    if ((rc = printable(m->title, 1, 140, "title", log, cap)) != 0)
+      return rc;
+    if (strlen(m->description) > 4096)
+      return refuse(log, cap, ST_E2BIG, "description exceeds 4096 bytes");
+    if (m->n_changes == 0 || m->n_changes > 16)
+      return refuse(log, cap, ST_EINVAL, "a proposal changes 1 to 16 parameters, not %zu",
+                    m->n_changes);
+    for (size_t i = 0; i < m->n_changes; i++) {
+      if (!m->changes[i] || m->changes[i]->base.n_unknown_fields)
+        return refuse(log, cap, ST_EPARSE, "the tx body is not in canonical protobuf encoding");
+      if ((rc = printable(m->changes[i]->key, 3, 64, "change key", log, cap)) != 0)
+        return rc;
+      if (strlen(m->changes[i]->value) > 256)
+        return refuse(log, cap, ST_E2BIG, "change value exceeds 256 bytes");
+    }
+    return parse_amount(m->deposit, "deposit", &out->amount, log, cap);
+  }
+  case STRATOS__TX__TX_BODY__MSG_DEPOSIT:
+    if (b->deposit->proposal_id == 0)
+      return refuse(log, cap, ST_EINVAL, "proposal id must be given");
+    return positive(b->deposit->amount, "amount", &out->amount, log, cap);
+  case STRATOS__TX__TX_BODY__MSG_VOTE:
+    if (b->vote->proposal_id == 0)
+      return refuse(log, cap, ST_EINVAL, "proposal id must be given");
+    if (b->vote->option < 1 || b->vote->option > 4)
+      return refuse(log, cap, ST_EINVAL,
+                    "vote option must be 1 (yes), 2 (abstain), 3 (no) or 4 (no with veto)");
+    return 0;
+  default:
+    return refuse(log, cap, ST_EINVAL, "the tx carries no message; exactly one is required");
+  }
+}
+
+/* Whether the body's message (a sub-message) carries unknown fields. */
+static bool msg_unknown(const Stratos__Tx__TxBody *b) {
+  const ProtobufCMessage *m = NULL;
+  switch (b->msg_case) {
+  case STRATOS__TX__TX_BODY__MSG_SEND: m = &b->send->base; break;
+  case STRATOS__TX__TX_BODY__MSG_CREATE_VALIDATOR: m = &b->create_validator->base; break;
+  case STRATOS__TX__TX_BODY__MSG_EDIT_VALIDATOR: m = &b->edit_validator->base; break;
+  case STRATOS__TX__TX_BODY__MSG_DELEGATE: m = &b->delegate->base; break;
+  case STRATOS__TX__TX_BODY__MSG_UNDELEGATE: m = &b->undelegate->base; break;
+  case STRATOS__TX__TX_BODY__MSG_REDELEGATE: m = &b->redelegate->base; break;
+  case STRATOS__TX__TX_BODY__MSG_UNJAIL: m = &b->unjail->base; break;
+  case STRATOS__TX__TX_BODY__MSG_WITHDRAW_REWARDS: m = &b->withdraw_rewards->base; break;
+  case STRATOS__TX__TX_BODY__MSG_SUBMIT_PROPOSAL: m = &b->submit_proposal->base; break;
+  case STRATOS__TX__TX_BODY__MSG_DEPOSIT: m = &b->deposit->base; break;
+  case STRATOS__TX__TX_BODY__MSG_VOTE: m = &b->vote->base; break;
+  default: return false;
+  }
+  return m->n_unknown_fields != 0;
+}
+
 static int check_body(const st_chain__params_t *p, const uint8_t *body, size_t blen,
                       st_chain__tx_t *out, char *log, size_t cap) {
   Stratos__Tx__TxBody *b = stratos__tx__tx_body__unpack(NULL, blen, body);
   int rc;
   if (!b)
     return refuse(log, cap, ST_EPARSE, "cannot decode the tx body");
-  if (!canonical(&b->base, body, blen) ||
-      (b->msg_case == STRATOS__TX__TX_BODY__MSG_SEND && b->send &&
-       b->send->base.n_unknown_fields != 0)) {
+  if (!canonical(&b->base, body, blen) || msg_unknown(b)) {
     rc = refuse(log, cap, ST_EPARSE, "the tx body is not in canonical protobuf encoding");
     goto out;
   }
@@ -103,10 +268,6 @@ static int check_body(const st_chain__params_t *p, const uint8_t *body, size_t b
                 strlen(b->chain_id) > ST_CHAIN_ID_MAX ? "..." : "", p->chain_id);
     goto out;
   }
-  if (b->msg_case != STRATOS__TX__TX_BODY__MSG_SEND || !b->send) {
-    rc = refuse(log, cap, ST_EINVAL, "the tx carries no message; exactly one send is required");
-    goto out;
-  }
   size_t mlen = strlen(b->memo);
   if (mlen > p->max_memo_bytes) {
     rc = refuse(log, cap, ST_E2BIG, "memo of %zu bytes exceeds the maximum of %zu", mlen,
@@ -114,18 +275,8 @@ static int check_body(const st_chain__params_t *p, const uint8_t *body, size_t b
     goto out;
   }
   if ((rc = parse_amount(b->fee, "fee", &out->fee, log, cap)) != 0 ||
-      (rc = parse_amount(b->send->amount, "amount", &out->amount, log, cap)) != 0)
+      (rc = check_msg(b, out, log, cap)) != 0)
     goto out;
-  if (b->send->to.len != ST_ADDR_LEN) {
-    rc = refuse(log, cap, ST_EINVAL, "recipient address must be %d bytes, not %zu",
-                ST_ADDR_LEN, b->send->to.len);
-    goto out;
-  }
-  memcpy(out->to, b->send->to.data, ST_ADDR_LEN);
-  if (out->amount == 0) {
-    rc = refuse(log, cap, ST_EINVAL, "amount must be greater than zero");
-    goto out;
-  }
   out->nonce = b->nonce;
   rc = 0;
 out:
@@ -289,6 +440,58 @@ int st_chain__result_decode(const uint8_t *p, size_t n, int *code, char *log,
     rc = ST_ECORRUPT;
   stratos__tx__tx_result__free_unpacked(r, NULL);
   return rc;
+}
+
+int st_chain__body_decode(const uint8_t *tx, const st_chain__tx_t *t,
+                          Stratos__Tx__TxBody **out) {
+  *out = stratos__tx__tx_body__unpack(NULL, t->body_len, tx + t->body_off);
+  return *out ? 0 : ST_EPARSE;
+}
+
+/* Signs body (its fee set to fee) and appends the tx to out. */
+static int sign_body(const st_keypair_t *kp, Stratos__Tx__TxBody *b, st_u128 fee,
+                     st_buf_t *out) {
+  char f[ST_U128_STR_MAX];
+  uint8_t sig[ST_SIG_LEN];
+  st_buf_t body;
+  st_u128_format(fee, f);
+  b->fee = f;
+  st_buf_init(&body, out->max);
+  int rc = append_packed(&b->base, &body);
+  if (rc == 0)
+    rc = st_sign(kp, ST_DOM_TX, b->chain_id, body.data, body.len, sig);
+  if (rc == 0)
+    rc = st_chain__tx_encode(body.data, body.len, kp->pk, sig, out);
+  st_buf_free(&body);
+  b->fee = NULL;
+  return rc;
+}
+
+int st_chain_tx_sign(const st_keypair_t *kp, void *body, st_u128 fee,
+                     st_u128 min_fee_per_byte, st_buf_t *out) {
+  Stratos__Tx__TxBody *b = body;
+  if (!kp || !b || !out || !b->chain_id || strlen(b->chain_id) > ST_CHAIN_ID_MAX)
+    return ST_EINVAL;
+  if (min_fee_per_byte == 0)
+    return sign_body(kp, b, fee, out);
+  /* The size grows with the fee's digits and the fee with the size, both
+   * monotonically, so the sequence settles within a few rounds. */
+  fee = 0;
+  for (int round = 0; round < 16; round++) {
+    st_buf_t tmp;
+    st_u128 need;
+    st_buf_init(&tmp, out->max);
+    int rc = sign_body(kp, b, fee, &tmp);
+    if (rc == 0)
+      rc = st_chain__min_fee(min_fee_per_byte, tmp.len, &need);
+    if (rc == 0 && need == fee)
+      rc = st_buf_append(out, tmp.data, tmp.len);
+    st_buf_free(&tmp);
+    if (rc != 0 || need == fee)
+      return rc;
+    fee = need;
+  }
+  return ST_ERANGE;
 }
 
 int st_chain_tx_send(const st_keypair_t *kp, const char *chain_id, uint64_t nonce,

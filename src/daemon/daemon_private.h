@@ -91,8 +91,11 @@ int st_daemon__cmd_query(int argc, char **argv);
 json_t *st_daemon__genesis_params(void);
 /* A genesis with no accounts or validators yet. */
 int st_daemon__genesis_new(const char *chain_id, json_t **out);
+/* A validator of power STOS self-delegated by operator_ (an st1 address:
+ * the node's wallet, which signs its staking txs). */
 int st_daemon__genesis_add_validator(json_t *g, const char *name,
-                                     const uint8_t pk[ST_PUBKEY_LEN], int64_t power);
+                                     const uint8_t pk[ST_PUBKEY_LEN], int64_t power,
+                                     const char *operator_);
 int st_daemon__genesis_add_account(json_t *g, const char *address, const char *balance);
 /* Writes the dev network's genesis into home: its node the one validator,
  * keyring/dev.json funded. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
+#include <stratos/st_chain.h>
 #include <stratos/st_err.h>
 #include "daemon/daemon_private.h"
 
@@ -19,17 +20,13 @@ static int64_t now_ms(void) {
 }
 
 json_t *st_daemon__genesis_params(void) {
-  return json_pack(
-    "{s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:i,s:i,s:i},"
-    " s:{s:i,s:i,s:i,s:i},"
-    " s:{s:s,s:i}}",
-    "consensus", "timeout_propose_ms", 1000, "timeout_propose_delta_ms", 500,
-    "timeout_prevote_ms", 500, "timeout_prevote_delta_ms", 250, "timeout_precommit_ms", 500,
-    "timeout_precommit_delta_ms", 250, "timeout_commit_ms", 200, "create_empty_blocks", 1,
-    "empty_blocks_interval_ms", 0, "max_block_bytes", 4194304, "max_block_txs", 10000,
-    "mempool", "max_txs", 20000, "max_bytes", 67108864, "max_tx_bytes", 65536,
-    "cache_size", 100000,
-    "auth", "min_fee_per_byte", "1000000000", "max_memo_bytes", 256);
+  /* Every parameter at its default, but blocks come faster than on the
+   * real network: a new network is for development. */
+  json_t *p = st_chain_default_params();
+  if (p)
+    json_object_set_new(json_object_get(p, "consensus"), "timeout_commit_ms",
+                        json_integer(200));
+  return p;
 }
 
 int st_daemon__genesis_new(const char *chain_id, json_t **out) {
@@ -43,12 +40,13 @@ int st_daemon__genesis_new(const char *chain_id, json_t **out) {
 }
 
 int st_daemon__genesis_add_validator(json_t *g, const char *name,
-                                     const uint8_t pk[ST_PUBKEY_LEN], int64_t power) {
+                                     const uint8_t pk[ST_PUBKEY_LEN], int64_t power,
+                                     const char *operator_) {
   char hex[2 * ST_PUBKEY_LEN + 1];
   st_hex_encode(pk, ST_PUBKEY_LEN, hex, sizeof(hex));
   return json_array_append_new(json_object_get(g, "validators"),
-                               json_pack("{s:s,s:s,s:I}", "name", name, "pub_key", hex,
-                                         "power", (json_int_t)power))
+                               json_pack("{s:s,s:s,s:I,s:s}", "name", name, "pub_key", hex,
+                                         "power", (json_int_t)power, "operator", operator_))
            ? ST_ENOMEM
            : 0;
 }
@@ -123,7 +121,7 @@ int st_daemon__dev_genesis(const char *home) {
   if (rc == 0)
     rc = st_daemon__genesis_new("stratos-dev", &g);
   if (rc == 0)
-    rc = st_daemon__genesis_add_validator(g, "dev", pk, 10);
+    rc = st_daemon__genesis_add_validator(g, "dev", pk, 10, addr);
   if (rc == 0)
     rc = st_daemon__genesis_add_account(g, addr, FUNDED_BALANCE);
   if (rc == 0)

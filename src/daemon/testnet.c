@@ -87,7 +87,7 @@ static json_t *roles_array(unsigned roles) {
 
 int st_daemon__cmd_testnet(int argc, char **argv) {
   const char *out = NULL, *chain_id = "stratos-localnet";
-  unsigned long nval = 0, nmeta = 0, nres = 0, base = 26600, naccounts = 0;
+  unsigned long nval = 0, nfull = 0, nmeta = 0, nres = 0, base = 26600, naccounts = 0;
   for (int i = 2; i < argc; i++) {
     const char *w = argv[i], *v = NULL;
     const char *eq = strchr(w, '=');
@@ -114,6 +114,8 @@ int st_daemon__cmd_testnet(int argc, char **argv) {
       chain_id = v;
     else if (strcmp(name, "--validators") == 0)
       rc = parse_uint(v, 1, MAX_NODES, &nval);
+    else if (strcmp(name, "--full") == 0)
+      rc = parse_uint(v, 0, MAX_NODES, &nfull);
     else if (strcmp(name, "--meta") == 0)
       rc = parse_uint(v, 0, MAX_NODES, &nmeta);
     else if (strcmp(name, "--resource") == 0)
@@ -136,7 +138,7 @@ int st_daemon__cmd_testnet(int argc, char **argv) {
             MAX_NODES);
     return ST_EXIT_USAGE;
   }
-  size_t count = nval + nmeta + nres;
+  size_t count = nval + nfull + nmeta + nres;
   if (count > MAX_NODES) {
     fprintf(stderr, "stratosd: at most %d nodes in a testnet\n", MAX_NODES);
     return ST_EXIT_USAGE;
@@ -158,7 +160,10 @@ int st_daemon__cmd_testnet(int argc, char **argv) {
     snprintf(n->name, sizeof(n->name), "node%zu", i);
     if ((rc = st_daemon__path(n->home, sizeof(n->home), outabs, n->name)) != 0)
       break;
-    n->roles = i < nval ? ST_ROLE_VALUE : i < nval + nmeta ? ST_ROLE_META : ST_ROLE_RESOURCE;
+    /* validators, then value-chain full nodes, meta nodes, resource nodes */
+    n->roles = i < nval + nfull          ? ST_ROLE_VALUE
+               : i < nval + nfull + nmeta ? ST_ROLE_META
+                                          : ST_ROLE_RESOURCE;
     n->p2p = (unsigned)(base + 3 * i);
     n->rpc = n->p2p + 1;
     n->gw = n->p2p + 2;
@@ -180,7 +185,7 @@ int st_daemon__cmd_testnet(int argc, char **argv) {
       rc = st_addr_encode(ST_HRP_NODE, addr, n->node_id, sizeof(n->node_id));
     }
     if (rc == 0 && i < nval)
-      rc = st_daemon__genesis_add_validator(g, n->name, n->pk, 10);
+      rc = st_daemon__genesis_add_validator(g, n->name, n->pk, 10, n->wallet);
     if (rc == 0)
       rc = st_daemon__genesis_add_account(g, n->wallet, FUNDED_BALANCE);
   }

@@ -57,13 +57,14 @@ def free_base_port(count):
 
 class Localnet:
     def __init__(self, owner, validators=4, accounts=0, consensus=None,
-                 genesis_edit=None):
+                 genesis_edit=None, full=0):
         self.owner = owner
         self.dir = os.path.join(harness.new_tmpdir(owner, "st-lnet-"), "net")
-        n = validators
+        n = validators + full
         self.base = free_base_port(3 * n)
         rc, out, err = harness.run(
-            ["testnet", "--out", self.dir, "--validators", str(n),
+            ["testnet", "--out", self.dir, "--validators", str(validators),
+             "--full", str(full),
              "--accounts", str(accounts), "--base-port", str(self.base),
              "--chain-id", "itest-chain"], timeout=120)
         if rc != 0:

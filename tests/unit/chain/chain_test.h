@@ -25,7 +25,7 @@
 #include <stratos/st_log.h>
 #include <stratos/st_store.h>
 
-#include "chain/chain_private.h"
+#include "chain/mods.h"
 
 #define T_CHAIN_ID "stratos-test-1"
 #define T_NKEYS 8

@@ -120,11 +120,16 @@ static void test_finalize_transfers(void **state) {
   assert_true(a2.balance == T_BALANCE + 2000);
   assert_int_equal(a2.nonce, 0);
   assert_true(a3.balance == T_BALANCE);
-  /* The fees went to the account of the proposer's 20-byte address. */
-  assert_true(pr.balance == f0 + f1 + f2);
-  assert_int_equal(pr.nonce, 0);
+  /* The fees went to the distribution: the community tax (1%) to the
+   * community pool, the rest owed to the one validator. */
+  st_u128 fees = f0 + f1 + f2, tax = fees / 100;
+  st_chain__acct_t dist = t_acct(&f->ch.st, st_chain__macc(ST_MACC_DISTR)),
+                   comm = t_acct(&f->ch.st, st_chain__macc(ST_MACC_COMMUNITY));
+  assert_true(comm.balance == tax);
+  assert_true(dist.balance == fees - tax);
+  assert_true(pr.balance == 0);
   /* Nothing was created from nothing. */
-  st_u128 total = a0.balance + a1.balance + a2.balance + pr.balance;
+  st_u128 total = a0.balance + a1.balance + a2.balance + dist.balance + comm.balance;
   assert_true(total == 3 * T_BALANCE);
 
   /* Results: stored per height, hashed, and each tx indexed. */
@@ -185,7 +190,10 @@ static void test_finalize_failed_tx(void **state) {
   st_chain__acct_t a2 = t_acct_of(&f->ch.st, 2), pr = t_acct_of(&f->ch.st, 7);
   assert_true(a2.balance == T_BALANCE);
   assert_int_equal(a2.nonce, 0);
-  assert_true(pr.balance == t_fee_of(&txs[0]));
+  st_chain__acct_t dist = t_acct(&f->ch.st, st_chain__macc(ST_MACC_DISTR)),
+                   comm = t_acct(&f->ch.st, st_chain__macc(ST_MACC_COMMUNITY));
+  assert_true(pr.balance == 0);
+  assert_true(dist.balance + comm.balance == t_fee_of(&txs[0]));
   json_t *res = NULL;
   char err[256];
   assert_int_equal(st_chain__q_block_results(&f->ch, NULL, &res, err, sizeof(err)), 0);

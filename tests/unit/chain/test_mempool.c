@@ -354,7 +354,15 @@ static void reap(fix_t *f, size_t max_bytes, size_t max_txs, reaped_t *r) {
   memset(r, 0, sizeof(*r));
   assert_int_equal(st_txn_begin(f->s, false, &txn), 0);
   st_chain__ov_init(&ov, &f->st, txn);
-  assert_int_equal(st_chain__mempool_reap(f->mp, &ov, max_bytes, max_txs, collect, r), 0);
+  char log[ST_CHAIN__LOG_MAX];
+  st_chain__ctx_t cx;
+  memset(&cx, 0, sizeof(cx));
+  cx.ov = &ov;
+  cx.p = &f->g.p;
+  cx.height = 1;
+  cx.log = log;
+  cx.logcap = sizeof(log);
+  assert_int_equal(st_chain__mempool_reap(f->mp, &cx, max_bytes, max_txs, collect, r), 0);
   st_chain__ov_free(&ov);
   st_txn_abort(txn);
 }

@@ -160,6 +160,13 @@ static st_u128 balance_of(fix_t *f, int key) {
   return t_acct_of(&st, key).balance;
 }
 
+static st_u128 module_balance(fix_t *f, int which) {
+  st_db_t acct;
+  assert_int_equal(st_store_db(f->node.store, "chain_acct", &acct), 0);
+  st_chain__state_t st = {.store = f->node.store, .acct = acct};
+  return t_acct(&st, st_chain__macc(which)).balance;
+}
+
 typedef struct status_rx {
   int got;
   int status;
@@ -224,8 +231,10 @@ static void test_runs_a_chain(void **state) {
   assert_true(balance_of(f, 6) == 4242);
   assert_int_equal(net.gossiped, 1);
   assert_memory_equal(net.gossip_except, peer, ST_ADDR_LEN);
-  /* The validator (key 7) earned the fee. */
-  assert_true(balance_of(f, 7) == t_fee_of(&tx));
+  /* The fee went to the distribution: 1% to the community pool, the rest
+   * owed to the validator. */
+  assert_true(module_balance(f, ST_MACC_COMMUNITY) == t_fee_of(&tx) / 100);
+  assert_true(module_balance(f, ST_MACC_DISTR) == t_fee_of(&tx) - t_fee_of(&tx) / 100);
   /* One Tx event, for WebSocket subscribers. */
   run_for(f, 20);
   uint8_t th[ST_HASH_LEN];

@@ -39,22 +39,18 @@ static void test_genesis_applied(void **state) {
   st_chain__acct_t none = t_acct_of(&f->st, 5);
   assert_true(none.balance == 0);
   assert_int_equal(none.nonce, 0);
-  /* The genesis app hash, by hand: sorted accounts, addr || value. */
-  st_hash_ctx_t c;
-  st_hash_init(&c, ST_DOM_STATE);
-  for (size_t i = 0; i < f->g.naccts; i++) {
-    uint8_t v[24] = {0};
-    st_u128 b = f->g.accts[i].balance;
-    for (int j = 15; j >= 0; j--) {
-      v[j] = (uint8_t)b;
-      b >>= 8;
-    }
-    st_hash_update(&c, f->g.accts[i].addr, ST_ADDR_LEN);
-    st_hash_update(&c, v, sizeof(v));
-  }
+  /* The genesis app hash is the commit hash of the genesis state written
+   * over zero bytes, and what the store recorded. */
   uint8_t want[ST_HASH_LEN];
-  st_hash_final(&c, want);
+  assert_int_equal(st_chain__genesis_app_hash(&f->g, want), 0);
   assert_memory_equal(f->gh, want, ST_HASH_LEN);
+  /* The genesis validators' stake sits in the bonded pool. */
+  st_chain__acct_t pool = t_acct(&f->st, st_chain__macc(ST_MACC_BONDED));
+  st_u128 bonded = 0;
+  for (size_t i = 0; i < f->g.valset.n; i++)
+    bonded += (st_u128)f->g.valset.v[i].power * ST_POWER_REDUCTION;
+  assert_true(bonded > 0);
+  assert_true(pool.balance == bonded);
   st_txn_t *txn;
   int64_t h;
   uint8_t ah[ST_HASH_LEN];
@@ -115,24 +111,31 @@ static void test_exec_and_commit(void **state) {
   st_txn_t *txn;
   st_chain__overlay_t ov;
   char log[ST_CHAIN__LOG_MAX];
+  st_chain__ctx_t cx;
   assert_int_equal(st_txn_begin(f->s, true, &txn), 0);
   st_chain__ov_init(&ov, &f->st, txn);
-  assert_int_equal(st_chain__tx_exec(&ov, &t1, log, sizeof(log)), 0);
-  assert_int_equal(st_chain__tx_exec(&ov, &t2, log, sizeof(log)), 0);
-  assert_int_equal(st_chain__tx_exec(&ov, &t3, log, sizeof(log)), 0);
+  memset(&cx, 0, sizeof(cx));
+  cx.ov = &ov;
+  cx.p = &f->g.p;
+  cx.height = 1;
+  cx.log = log;
+  cx.logcap = sizeof(log);
+  assert_int_equal(st_chain__tx_exec(&cx, &t1, b1.data), 0);
+  assert_int_equal(st_chain__tx_exec(&cx, &t2, b2.data), 0);
+  assert_int_equal(st_chain__tx_exec(&cx, &t3, b3.data), 0);
   /* Refusals leave the overlay as it was. */
   st_chain__acct_t before, after;
   assert_int_equal(st_chain__ov_get(&ov, t1.sender, &before), 0);
-  assert_int_equal(st_chain__tx_exec(&ov, &t1, log, sizeof(log)), ST_EEXIST);
+  assert_int_equal(st_chain__tx_exec(&cx, &t1, b1.data), ST_EEXIST);
   assert_string_equal(log, "nonce 0 expected 2 (already used)");
   st_buf_t b4;
   st_chain__tx_t t4;
   load_tx(0, 1, 3, 1, &b4, &t4);
-  assert_int_equal(st_chain__tx_exec(&ov, &t4, log, sizeof(log)), ST_EAGAIN);
+  assert_int_equal(st_chain__tx_exec(&cx, &t4, b4.data), ST_EAGAIN);
   assert_string_equal(log, "nonce 3 expected 2");
   st_buf_free(&b4);
   load_tx(0, 1, 2, T_BALANCE, &b4, &t4);
-  assert_int_equal(st_chain__tx_exec(&ov, &t4, log, sizeof(log)), ST_EPERM);
+  assert_int_equal(st_chain__tx_exec(&cx, &t4, b4.data), ST_EPERM);
   assert_non_null(strstr(log, "insufficient balance: have "));
   assert_int_equal(st_chain__ov_get(&ov, t1.sender, &after), 0);
   assert_true(before.balance == after.balance && before.nonce == after.nonce);
@@ -155,13 +158,18 @@ static void test_exec_and_commit(void **state) {
   assert_int_equal(a2.nonce, 1);
   assert_true(a5.balance == 250);
   assert_int_equal(a5.nonce, 0);
+  /* The fees wait in the distribution account for the end of the block. */
+  st_chain__acct_t dist = t_acct(&f->st, st_chain__macc(ST_MACC_DISTR));
+  assert_true(dist.balance == f1 + f2 + f3);
+  assert_true(cx.fees == f1 + f2 + f3);
 
-  /* The app hash, by hand: prev, then the four changed accounts in
-   * address order. */
+  /* The app hash, by hand: prev, the count and the five changed accounts
+   * in address order (the four of the txs and the distribution account),
+   * then a zero count of module records. */
   struct {
     uint8_t addr[ST_ADDR_LEN];
     st_chain__acct_t a;
-  } ch[4];
+  } ch[5];
   int keys[4] = {0, 1, 2, 5};
   st_chain__acct_t vals[4] = {a0, a1, a2, a5};
   for (int i = 0; i < 4; i++) {
@@ -169,8 +177,10 @@ static void test_exec_and_commit(void **state) {
     t_key(keys[i], &kp, ch[i].addr);
     ch[i].a = vals[i];
   }
-  for (int i = 0; i < 4; i++)
-    for (int j = i + 1; j < 4; j++)
+  memcpy(ch[4].addr, st_chain__macc(ST_MACC_DISTR), ST_ADDR_LEN);
+  ch[4].a = dist;
+  for (int i = 0; i < 5; i++)
+    for (int j = i + 1; j < 5; j++)
       if (memcmp(ch[j].addr, ch[i].addr, ST_ADDR_LEN) < 0) {
         __typeof__(ch[0]) tmp = ch[i];
         ch[i] = ch[j];
@@ -179,12 +189,15 @@ static void test_exec_and_commit(void **state) {
   st_hash_ctx_t c;
   st_hash_init(&c, ST_DOM_STATE);
   st_hash_update(&c, prev, ST_HASH_LEN);
-  for (int i = 0; i < 4; i++) {
+  static const uint8_t five[4] = {0, 0, 0, 5}, none[4] = {0, 0, 0, 0};
+  st_hash_update(&c, five, 4);
+  for (int i = 0; i < 5; i++) {
     uint8_t v[ST_CHAIN__ACCT_LEN];
     st_chain__acct_encode(&ch[i].a, v);
     st_hash_update(&c, ch[i].addr, ST_ADDR_LEN);
     st_hash_update(&c, v, sizeof(v));
   }
+  st_hash_update(&c, none, 4);
   uint8_t want[ST_HASH_LEN];
   st_hash_final(&c, want);
   assert_memory_equal(ah, want, ST_HASH_LEN);

@@ -316,7 +316,7 @@ static void test_amounts(void **state) {
   expect_refusal(&p, &tx, ST_EINVAL, "recipient address must be 20 bytes");
   st_buf_free(&tx);
   raw_tx(&kp, T_CHAIN_ID, 0, "100000", "", to, 0, "1", 0, &tx);
-  expect_refusal(&p, &tx, ST_EINVAL, "exactly one send");
+  expect_refusal(&p, &tx, ST_EINVAL, "exactly one is required");
   st_buf_free(&tx);
 }
 
