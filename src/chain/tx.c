@@ -226,6 +226,57 @@ static int check_msg(const Stratos__Tx__TxBody *b, st_chain__tx_t *out, char *lo
       return refuse(log, cap, ST_EINVAL,
                     "vote option must be 1 (yes), 2 (abstain), 3 (no) or 4 (no with veto)");
     return 0;
+  case STRATOS__TX__TX_BODY__MSG_CREATE_RESOURCE_NODE: {
+    const Stratos__Tx__MsgCreateResourceNode *m = b->create_resource_node;
+    if (m->pubkey.len != ST_PUBKEY_LEN)
+      return refuse(log, cap, ST_EINVAL, "pubkey must be %d bytes, not %zu", ST_PUBKEY_LEN,
+                    m->pubkey.len);
+    if (m->node_type < 1 || m->node_type > 7)
+      return refuse(log, cap, ST_EINVAL,
+                    "node_type must be a bitmask of storage 4, database 2, computation 1");
+    if (m->capacity == 0)
+      return refuse(log, cap, ST_EINVAL, "capacity must be greater than zero");
+    if ((rc = printable(m->network_address, 3, 128, "network_address", log, cap)) != 0 ||
+        (rc = printable(m->moniker, 1, 64, "moniker", log, cap)) != 0)
+      return rc;
+    return positive(m->deposit, "deposit", &out->amount, log, cap);
+  }
+  case STRATOS__TX__TX_BODY__MSG_UPDATE_RESOURCE_NODE_DEPOSIT: {
+    st_u128 x;
+    if ((rc = check_addr(&b->update_resource_node_deposit->node, "node", log, cap)) != 0 ||
+        (rc = positive(b->update_resource_node_deposit->amount, "amount", &x, log, cap)) != 0)
+      return rc;
+    if (!b->update_resource_node_deposit->decrease)
+      out->amount = x;
+    return 0;
+  }
+  case STRATOS__TX__TX_BODY__MSG_REMOVE_RESOURCE_NODE:
+    return check_addr(&b->remove_resource_node->node, "node", log, cap);
+  case STRATOS__TX__TX_BODY__MSG_CREATE_META_NODE: {
+    const Stratos__Tx__MsgCreateMetaNode *m = b->create_meta_node;
+    if (m->pubkey.len != ST_PUBKEY_LEN)
+      return refuse(log, cap, ST_EINVAL, "pubkey must be %d bytes, not %zu", ST_PUBKEY_LEN,
+                    m->pubkey.len);
+    if ((rc = printable(m->network_address, 3, 128, "network_address", log, cap)) != 0 ||
+        (rc = printable(m->moniker, 1, 64, "moniker", log, cap)) != 0)
+      return rc;
+    return positive(m->deposit, "deposit", &out->amount, log, cap);
+  }
+  case STRATOS__TX__TX_BODY__MSG_META_NODE_REGISTRATION_VOTE:
+    if ((rc = check_addr(&b->meta_node_registration_vote->candidate, "candidate", log, cap)) !=
+        0)
+      return rc;
+    return check_addr(&b->meta_node_registration_vote->voter, "voter", log, cap);
+  case STRATOS__TX__TX_BODY__MSG_KICK_META_NODE_VOTE:
+    if ((rc = check_addr(&b->kick_meta_node_vote->target, "target", log, cap)) != 0)
+      return rc;
+    return check_addr(&b->kick_meta_node_vote->voter, "voter", log, cap);
+  case STRATOS__TX__TX_BODY__MSG_REMOVE_META_NODE:
+    return check_addr(&b->remove_meta_node->node, "node", log, cap);
+  case STRATOS__TX__TX_BODY__MSG_PREPAY:
+    if ((rc = check_addr(&b->prepay->beneficiary, "beneficiary", log, cap)) != 0)
+      return rc;
+    return positive(b->prepay->amount, "amount", &out->amount, log, cap);
   default:
     return refuse(log, cap, ST_EINVAL, "the tx carries no message; exactly one is required");
   }
@@ -246,6 +297,18 @@ static bool msg_unknown(const Stratos__Tx__TxBody *b) {
   case STRATOS__TX__TX_BODY__MSG_SUBMIT_PROPOSAL: m = &b->submit_proposal->base; break;
   case STRATOS__TX__TX_BODY__MSG_DEPOSIT: m = &b->deposit->base; break;
   case STRATOS__TX__TX_BODY__MSG_VOTE: m = &b->vote->base; break;
+  case STRATOS__TX__TX_BODY__MSG_CREATE_RESOURCE_NODE: m = &b->create_resource_node->base; break;
+  case STRATOS__TX__TX_BODY__MSG_UPDATE_RESOURCE_NODE_DEPOSIT:
+    m = &b->update_resource_node_deposit->base;
+    break;
+  case STRATOS__TX__TX_BODY__MSG_REMOVE_RESOURCE_NODE: m = &b->remove_resource_node->base; break;
+  case STRATOS__TX__TX_BODY__MSG_CREATE_META_NODE: m = &b->create_meta_node->base; break;
+  case STRATOS__TX__TX_BODY__MSG_META_NODE_REGISTRATION_VOTE:
+    m = &b->meta_node_registration_vote->base;
+    break;
+  case STRATOS__TX__TX_BODY__MSG_KICK_META_NODE_VOTE: m = &b->kick_meta_node_vote->base; break;
+  case STRATOS__TX__TX_BODY__MSG_REMOVE_META_NODE: m = &b->remove_meta_node->base; break;
+  case STRATOS__TX__TX_BODY__MSG_PREPAY: m = &b->prepay->base; break;
   default: return false;
   }
   return m->n_unknown_fields != 0;
