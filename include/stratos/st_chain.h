@@ -9,6 +9,7 @@
 #include <stratos/st_bus.h>
 #include <stratos/st_bytes.h>
 #include <stratos/st_crypto.h>
+#include <stratos/st_store.h>
 
 /* Builds and signs a Send tx (proto/tx.proto) into out (appended). memo
  * may be NULL. */
@@ -36,6 +37,31 @@ void st_chain_tx_hash(const uint8_t *tx, size_t len, uint8_t out[ST_HASH_LEN]);
 /* The "params" section of genesis.json with every field at its
  * documented default (caller decrefs). */
 json_t *st_chain_default_params(void);
+
+/* ---- what the value chain tells the meta chain ----
+ * Read-only access to the committed value state in the node's store, for
+ * the meta module of the same node. */
+
+typedef struct st_chain_feed {
+  st_db_t mod, meta;
+} st_chain_feed_t;
+
+/* Resolves the value chain's databases; call outside any transaction. */
+int st_chain_feed_open(st_store_t *s, st_chain_feed_t *f);
+
+/* The last committed value height (0 before the first block). */
+int st_chain_height(const st_chain_feed_t *f, st_txn_t *txn, int64_t *height);
+
+/* Calls cb for every event of the value heights from..to (inclusive), in
+ * order; ev is the event's encoding (kind byte first, see
+ * src/chain/mods.h ST_EV_*), borrowed for the call. cb returns 0 to go
+ * on or a negative ST_E* code to stop with it. */
+typedef int (*st_chain_event_cb)(void *ud, int64_t height, const uint8_t *ev, size_t len);
+int st_chain_events(const st_chain_feed_t *f, st_txn_t *txn, int64_t from, int64_t to,
+                    st_chain_event_cb cb, void *ud);
+
+/* Event kinds and sizes (the encodings are documented in docs/meta.md). */
+enum { ST_CHAIN_EV_PREPAY = 1, ST_CHAIN_EV_RES_NODE = 2, ST_CHAIN_EV_META_NODE = 3 };
 
 /* The module's hooks (ST_MOD_CHAIN): runs on nodes with the value or meta
  * role, when the home has a genesis. */

@@ -22,7 +22,7 @@
 #include <stratos/st_err.h>
 #include <stratos/st_rpc.h>
 #include <stratos/st_log.h>
-#include "chain/mods.h"
+#include "chain/nodes.h"
 
 #define U128_MAX (~(st_u128)0)
 
@@ -273,14 +273,17 @@ int st_chain__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
     uint8_t hash[ST_HASH_LEN];
     log[0] = '\0';
     int code = block_tx_check(ch, b->txs[i], b->tx_lens[i], &t, log, sizeof(log));
-    if (code == 0)
-      code = st_chain__tx_exec(&c, &t, b->txs[i]);
+    bool charged = false;
+    if (code == 0 && (code = st_chain__tx_exec(&c, &t, b->txs[i])) == 0) {
+      charged = true; /* included: the fee is paid even if the message failed */
+      code = c.code;
+    }
     if (code == ST_ENOMEM || code == ST_ECORRUPT || code == ST_ESTORE || code == ST_EIO ||
         code == ST_EMAPFULL) {
       rc = code;
       break;
     }
-    st_u128 fee = code == 0 ? t.fee : 0;
+    st_u128 fee = charged ? t.fee : 0;
     if (code == 0) {
       nok++;
     } else {
@@ -309,6 +312,8 @@ int st_chain__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
     rc = st_chain__distr_end_block(&c, c.fees);
   if (rc == 0)
     rc = st_chain__staking_end_block(&c, next, changed);
+  if (rc == 0)
+    rc = st_chain__register_end_block(&c);
   if (rc == 0)
     rc = st_chain__gov_end_block(&c, &params_changed);
   if (rc == 0)
@@ -357,8 +362,10 @@ void st_chain__app_committed(void *ud, int64_t height) {
     st_txn_t *txn;
     ch->params_changed = false;
     if (st_txn_begin(ch->st.store, false, &txn) == 0) {
-      if (params_reload(ch, txn) == 0)
+      if (params_reload(ch, txn) == 0) {
         ST_INFO("chain", "height %lld: parameters changed by governance", (long long)height);
+        st_chain__mempool_revalidate(ch->mp);
+      }
       st_txn_abort(txn);
     }
   }

@@ -16,7 +16,7 @@
 #include <stratos/st_err.h>
 #include <stratos/st_log.h>
 #include <stratos/st_net.h>
-#include "chain/mods.h"
+#include "chain/nodes.h"
 
 /* How long a peer that sent an undecodable tx is refused. */
 #define BAN_SECONDS 600
@@ -195,6 +195,7 @@ static int chain_new(st_node_t *node, st_chain_t **out) {
   if (node->rpc) {
     st_chain__rpc_register(ch, node->rpc);
     st_chain__query_register(ch, node->rpc);
+    st_chain__query_nodes_register(ch, node->rpc);
   }
   char h[2 * ST_HASH_LEN + 1];
   st_hex_encode(ch->genesis_app_hash, ST_HASH_LEN, h, sizeof(h));

@@ -65,6 +65,13 @@ typedef struct st_chain__params {
   int64_t max_deposit_period_ms;
   int64_t voting_period_ms;
   st_u128 quorum, threshold, veto_threshold;
+  /* params.register */
+  st_u128 resource_node_min_deposit;
+  st_u128 meta_node_min_deposit;
+  int64_t node_unbonding_time_ms;
+  st_u128 deposit_noz_rate;     /* wei of deposit per noz of ozone limit */
+  /* params.sds */
+  st_u128 initial_ozone_limit;  /* Lt before any deposit (noz) */
 } st_chain__params_t;
 
 typedef struct st_chain__gacct {
@@ -84,12 +91,15 @@ typedef struct st_chain__gval {
 /* The value chain's part of genesis.json. Accounts are sorted by
  * address, validators by consensus address, gvals[i] belonging to
  * valset.v[i]. */
+struct st_chain__gnodes; /* meta and resource nodes of genesis (nodes.h) */
+
 typedef struct st_chain__genesis {
   st_chain__params_t p;
   size_t naccts;
   st_chain__gacct_t *accts;
   st_cons_valset_t valset;
   st_chain__gval_t *gvals;
+  struct st_chain__gnodes *nodes; /* never NULL after a successful parse */
 } st_chain__genesis_t;
 
 /* Parses and checks the value part of a genesis document (borrowed). On
@@ -287,15 +297,23 @@ typedef struct st_chain__ctx {
   int64_t height;       /* the block being applied or checked */
   int64_t time_ms;      /* txs see the previous block's time; end block its own */
   st_u128 fees;         /* fees paid by the txs applied so far */
-  bool any_nonce;       /* mempool dry runs: the nonce may be ahead */
+  bool any_nonce;       /* mempool dry runs: the nonce may be ahead, nothing stays */
+  int code;             /* after tx_exec returned 0: the message's outcome
+                           (0, or why it failed; its fee is paid either way) */
+  const uint8_t *tx_hash; /* the tx being applied (NULL in block steps) */
+  uint32_t nevents;     /* events written for this height so far */
   char *log;            /* why a tx was refused */
   size_t logcap;
 } st_chain__ctx_t;
 
 /* Applies one checked tx t (decoded from the bytes tx) in c: the nonce
  * must be the sender's, the sender pays the fee (to the distribution
- * account, counted in c->fees) and the message. On refusal nothing
- * changes and c->log says why. */
+ * account, counted in c->fees) and the message. A non-zero return means
+ * the tx cannot be in a block (nonce, fee, a send's amount): nothing
+ * changes and c->log says why. A message other than a send that fails
+ * still uses its nonce and pays its fee: the return is 0 and c->code,
+ * c->log tell the failure. In a dry run (any_nonce) nothing stays and
+ * the message's failure is returned. */
 int st_chain__tx_exec(st_chain__ctx_t *c, const st_chain__tx_t *t, const uint8_t *tx);
 
 /* Writes the changes of ov in key order and returns the new app hash:
@@ -359,6 +377,10 @@ typedef int (*st_chain__emit_fn)(void *ud, const uint8_t *tx, size_t len);
 int st_chain__mempool_reap(st_chain__mempool_t *mp, st_chain__ctx_t *ctx,
                            size_t max_bytes, size_t max_txs, st_chain__emit_fn emit,
                            void *ud);
+
+/* Runs the stateless checks again on every pooled tx and drops those that
+ * fail: after governance changed the parameters they were checked under. */
+void st_chain__mempool_revalidate(st_chain__mempool_t *mp);
 
 /* Whether some sender has a tx with its next nonce. */
 bool st_chain__mempool_ready(const st_chain__mempool_t *mp);

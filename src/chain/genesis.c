@@ -16,7 +16,7 @@
 #include <stratos/st_err.h>
 #include <stratos/st_log.h>
 #include <stratos/st_net.h>
-#include "chain/mods.h"
+#include "chain/nodes.h"
 
 #define MAX_ACCOUNTS 100000
 #define MAX_VALIDATORS 1000
@@ -91,6 +91,11 @@ void st_chain__params_defaults(st_chain__params_t *p) {
   p->quorum = ST_DEC_ONE / 1000 * 334;                   /* 0.334 */
   p->threshold = ST_DEC_ONE / 2;                         /* 0.5 */
   p->veto_threshold = ST_DEC_ONE / 1000 * 334;           /* 0.334 */
+  p->resource_node_min_deposit = ST_DEC_ONE;             /* 1 STOS */
+  p->meta_node_min_deposit = ST_DEC_ONE;                 /* 1 STOS */
+  p->node_unbonding_time_ms = 180LL * 24 * 3600 * 1000;
+  p->deposit_noz_rate = 1000000;                         /* wei per noz */
+  p->initial_ozone_limit = 0;
 }
 
 /* Refuses keys of obj that are not in allowed (NULL-terminated). */
@@ -341,6 +346,33 @@ static int parse_gov(json_t *o, st_chain__params_t *p, char *err, size_t cap) {
   return 0;
 }
 
+static int parse_register(json_t *o, st_chain__params_t *p, char *err, size_t cap) {
+  static const char *const keys[] = {"resource_node_min_deposit", "meta_node_min_deposit",
+                                     "unbonding_time_ms", "deposit_noz_rate", NULL};
+  const char *path = "params.register";
+  int rc;
+  if ((rc = only_keys(o, path, keys, err, cap)) != 0 ||
+      (rc = opt_wei(o, path, "resource_node_min_deposit", &p->resource_node_min_deposit, err,
+                    cap)) != 0 ||
+      (rc = opt_wei(o, path, "meta_node_min_deposit", &p->meta_node_min_deposit, err, cap)) !=
+        0 ||
+      (rc = opt_i64(o, path, "unbonding_time_ms", 1, MAX_PERIOD_MS, &p->node_unbonding_time_ms,
+                    err, cap)) != 0 ||
+      (rc = opt_wei(o, path, "deposit_noz_rate", &p->deposit_noz_rate, err, cap)) != 0)
+    return rc;
+  if (p->deposit_noz_rate == 0)
+    return fail(err, cap, "params.register.deposit_noz_rate", "must be greater than zero");
+  return 0;
+}
+
+static int parse_sds(json_t *o, st_chain__params_t *p, char *err, size_t cap) {
+  static const char *const keys[] = {"initial_ozone_limit", NULL};
+  int rc = only_keys(o, "params.sds", keys, err, cap);
+  if (rc == 0)
+    rc = opt_wei(o, "params.sds", "initial_ozone_limit", &p->initial_ozone_limit, err, cap);
+  return rc;
+}
+
 /* Parses a params object (genesis "params") into p, over what p holds. */
 static int parse_params_obj(json_t *params, st_chain__params_t *p, char *err, size_t cap) {
   static const struct {
@@ -348,9 +380,11 @@ static int parse_params_obj(json_t *params, st_chain__params_t *p, char *err, si
     int (*fn)(json_t *, st_chain__params_t *, char *, size_t);
   } secs[] = {{"mempool", parse_mempool},         {"auth", parse_auth},
               {"staking", parse_staking},         {"slashing", parse_slashing},
-              {"distribution", parse_distribution}, {"gov", parse_gov}};
+              {"distribution", parse_distribution}, {"gov", parse_gov},
+              {"register", parse_register},         {"sds", parse_sds}};
+  /* "meta" belongs to the meta module, which reads it itself. */
   static const char *const keys[] = {"consensus", "mempool", "auth", "staking", "slashing",
-                                     "distribution", "gov", NULL};
+                                     "distribution", "gov", "register", "sds", "meta", NULL};
   json_t *s;
   int rc;
   if (!json_is_object(params))
@@ -420,7 +454,7 @@ static json_t *jdec(st_u128 v) {
 
 json_t *st_chain__params_json(const st_chain__params_t *p) {
   const st_cons_params_t *c = &p->cons;
-  return json_pack(
+  json_t *j = json_pack(
     "{s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I},"
     "s:{s:I,s:I,s:I,s:I},s:{s:o,s:I},s:{s:I,s:I,s:I},"
     "s:{s:I,s:o,s:I,s:o,s:o},s:{s:o},s:{s:o,s:I,s:I,s:o,s:o,s:o}}",
@@ -449,6 +483,20 @@ json_t *st_chain__params_json(const st_chain__params_t *p) {
     (json_int_t)p->max_deposit_period_ms, "voting_period_ms", (json_int_t)p->voting_period_ms,
     "quorum", jdec(p->quorum), "threshold", jdec(p->threshold), "veto_threshold",
     jdec(p->veto_threshold));
+  if (j &&
+      (json_object_set_new(j, "register",
+                           json_pack("{s:o,s:o,s:I,s:o}", "resource_node_min_deposit",
+                                     jwei(p->resource_node_min_deposit),
+                                     "meta_node_min_deposit", jwei(p->meta_node_min_deposit),
+                                     "unbonding_time_ms", (json_int_t)p->node_unbonding_time_ms,
+                                     "deposit_noz_rate", jwei(p->deposit_noz_rate))) != 0 ||
+       json_object_set_new(j, "sds",
+                           json_pack("{s:o}", "initial_ozone_limit",
+                                     jwei(p->initial_ozone_limit))) != 0)) {
+    json_decref(j);
+    return NULL;
+  }
+  return j;
 }
 
 json_t *st_chain_default_params(void) {
@@ -716,6 +764,12 @@ int st_chain__genesis_parse(json_t *g, st_chain__genesis_t *out, char *err,
       (rc = parse_accounts(g, out, err, errcap)) != 0 ||
       (rc = parse_validators(g, out, err, errcap)) != 0)
     goto fail;
+  if (!(out->nodes = calloc(1, sizeof(*out->nodes)))) {
+    rc = ST_ENOMEM;
+    goto fail;
+  }
+  if ((rc = st_chain__register_genesis_parse(g, &out->p, out->nodes, err, errcap)) != 0)
+    goto fail;
   return 0;
 fail:
   if (rc == ST_ENOMEM && err && errcap)
@@ -731,6 +785,11 @@ void st_chain__genesis_free(st_chain__genesis_t *g) {
   free(g->valset.v);
   free(g->gvals);
   g->gvals = NULL;
+  if (g->nodes) {
+    st_chain__register_genesis_free(g->nodes);
+    free(g->nodes);
+    g->nodes = NULL;
+  }
   g->accts = NULL;
   g->naccts = 0;
   g->valset.v = NULL;

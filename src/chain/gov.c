@@ -30,10 +30,6 @@
 #define QUEUE_KEY_LEN 17                /* kind time(8) id(8) */
 #define DEL_KEY_LEN (1 + 2 * ST_ADDR_LEN)
 
-/* Defined here for the queries; to be declared in mods.h. */
-int st_chain__gov_get(st_chain__ctx_t *c, uint64_t id, json_t **prop);
-int st_chain__gov_tally(st_chain__ctx_t *c, uint64_t id, st_u128 out[4], st_u128 *bonded);
-
 /* Vote options as MsgVote numbers them; tallies are indexed option - 1. */
 enum { OPT_YES = 1, OPT_ABSTAIN = 2, OPT_NO = 3, OPT_VETO = 4 };
 
@@ -41,8 +37,8 @@ static const char *const tally_names[4] = {"yes", "abstain", "no", "no_with_veto
 
 /* The params sections a proposal may change; "consensus" is left out on
  * purpose: the engine reads those once, at start. */
-static const char *const sections[] = {"auth",     "mempool",      "staking",
-                                       "slashing", "distribution", "gov"};
+static const char *const sections[] = {"auth",         "mempool", "staking",  "slashing",
+                                       "distribution", "gov",     "register", "sds"};
 
 /* ---- keys ---- */
 
@@ -221,6 +217,10 @@ static int change_set(json_t *all, const char *const *keys, const char *const *v
   sec[sl] = '\0';
   if (strcmp(sec, "consensus") == 0)
     return say(err, cap, ST_EPERM, "consensus parameters are fixed at genesis");
+  /* Two more are read once: the mempool's cache is sized at start, and
+   * the downtime bitmaps are laid out by the window. */
+  if (strcmp(key, "mempool.cache_size") == 0 || strcmp(key, "slashing.signed_blocks_window") == 0)
+    return say(err, cap, ST_EPERM, "%s is fixed at genesis", key);
   if (!known_section(sec))
     return say(err, cap, ST_EINVAL, "unknown parameter section %s", sec);
   for (size_t j = 0; j < i; j++)

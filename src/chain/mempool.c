@@ -655,6 +655,31 @@ void st_chain__mempool_recheck(st_chain__mempool_t *mp) {
     ST_DEBUG("chain", "mempool: recheck dropped %zu txs, %zu left", dropped, mp->ntxs);
 }
 
+void st_chain__mempool_revalidate(st_chain__mempool_t *mp) {
+  size_t dropped = 0;
+  char log[ST_CHAIN__LOG_MAX];
+  for (sender_t *s = mp->senders, *next; s; s = next) {
+    next = s->next;
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++) {
+      entry_t *e = s->txs[i];
+      st_chain__tx_t t;
+      if (st_chain__tx_check(mp->p, e->tx, e->t.len, &t, log, sizeof(log)) != 0) {
+        ST_DEBUG("chain", "mempool: dropped under the new parameters: %s", log);
+        entry_drop(mp, e);
+        dropped++;
+      } else {
+        s->txs[k++] = e;
+      }
+    }
+    s->n = k;
+    if (s->n == 0)
+      sender_remove(mp, s);
+  }
+  if (dropped)
+    ST_INFO("chain", "mempool: %zu txs dropped: they no longer meet the parameters", dropped);
+}
+
 bool st_chain__mempool_ready(const st_chain__mempool_t *mp) {
   for (const sender_t *s = mp->senders; s; s = s->next)
     if (s->n > 0 && s->txs[0]->t.nonce == s->state_nonce)

@@ -56,7 +56,33 @@ enum {
   ST_K_GOV_VOTE = 0x52,   /* id(8) voter(20) -> option(1) */
   ST_K_GOV_QDEP = 0x53,   /* deposit end time(8) id(8) -> "" */
   ST_K_GOV_QVOTE = 0x54,  /* voting end time(8) id(8) -> "" */
+  ST_K_RES_NODE = 0x60,   /* node address(20) -> st_res_node_t (register.c) */
+  ST_K_META_NODE = 0x61,  /* node address(20) -> st_meta_node_t (register.c) */
+  ST_K_META_VOTE = 0x62,  /* candidate(20) voter(20) -> approve(1) */
+  ST_K_META_KICK = 0x63,  /* target(20) voter(20) -> kick(1) */
+  ST_K_NODE_UBD = 0x64,   /* time(8) node(20) seq(8) -> owner(20) amount(16) */
+  ST_K_SDS_POOL = 0x70,   /* "" -> S(16) Pt(16) Lt(16) (sds.c) */
+  ST_K_EVENT = 0x80,      /* height(8) seq(4) -> st_event encoding: the meta chain's feed */
 };
+
+/* ---- events for the meta chain ----
+ * What the value chain tells the meta chain happened at a height, in
+ * order: one record per event under ST_K_EVENT|height|seq, written by the
+ * messages and block steps that cause them, covered by the app hash like
+ * every record. A meta block names the value height up to which it has
+ * applied them. Encoding: kind(1) then the kind's fixed fields. */
+enum {
+  ST_EV_PREPAY = 1,       /* tx hash(32) beneficiary(20) noz(16) */
+  ST_EV_RES_NODE = 2,     /* node(20) pubkey(32) owner(20) type(1) capacity(8)
+                             deposit(16) status(1) suspended(1) addr_len(1)
+                             network_address: created or changed */
+  ST_EV_META_NODE = 3,    /* node(20) pubkey(32) owner(20) deposit(16) status(1) */
+};
+/* Node statuses in events and records. */
+enum { ST_NODE_ACTIVE = 1, ST_NODE_PENDING = 2, ST_NODE_REMOVED = 3, ST_NODE_REJECTED = 4,
+       ST_NODE_KICKED = 5 };
+/* Appends an event of the block being applied (c->height). */
+int st_chain__event_add(st_chain__ctx_t *c, uint8_t kind, const void *payload, size_t len);
 
 /* ---- module accounts ----
  * Tokens that belong to no one yet sit in ordinary accounts whose
@@ -68,6 +94,9 @@ enum { ST_MACC_BONDED, ST_MACC_NOT_BONDED, ST_MACC_DISTR, ST_MACC_COMMUNITY, ST_
        ST_MACC_N };
 const uint8_t *st_chain__macc(int which);
 const char *st_chain__macc_name(int which);
+/* Whether addr is a module account (sends to one are refused: the wei
+ * would be outside every module's books). */
+bool st_chain__is_macc(const uint8_t addr[ST_ADDR_LEN]);
 
 /* ---- validators ---- */
 
@@ -163,6 +192,10 @@ struct Stratos__Tx__TxBody;
 int st_chain__staking_exec(st_chain__ctx_t *c, const uint8_t sender[ST_ADDR_LEN],
                            const struct Stratos__Tx__TxBody *body);
 int st_chain__gov_exec(st_chain__ctx_t *c, const uint8_t sender[ST_ADDR_LEN],
+                       const struct Stratos__Tx__TxBody *body);
+int st_chain__register_exec(st_chain__ctx_t *c, const uint8_t sender[ST_ADDR_LEN],
+                            const struct Stratos__Tx__TxBody *body);
+int st_chain__sds_exec(st_chain__ctx_t *c, const uint8_t sender[ST_ADDR_LEN],
                        const struct Stratos__Tx__TxBody *body);
 
 /* ---- staking (staking.c) ---- */

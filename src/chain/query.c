@@ -160,6 +160,13 @@ static json_t *addr_json(const uint8_t a[ST_ADDR_LEN]) {
   return json_string(s);
 }
 
+/* Consensus addresses in the node form, as the engine and status show them. */
+static json_t *node_addr_json(const uint8_t a[ST_ADDR_LEN]) {
+  char s[ST_ADDR_STR_MAX];
+  st_addr_encode(ST_HRP_NODE, a, s, sizeof(s));
+  return json_string(s);
+}
+
 static json_t *hex_json(const uint8_t *p, size_t n) {
   char hex[2 * ST_PUBKEY_LEN + 1];
   if (st_hex_encode(p, n, hex, sizeof(hex)) != 0)
@@ -340,7 +347,7 @@ static json_t *val_json(reader_t *r, const st_val_t *v, st_sign_info_t *si, int 
   return json_pack("{s:o,s:o,s:o,s:s,s:s,s:b,s:b,s:o,s:o,s:I,s:o,s:o,s:I,s:I,s:I}",
                    "operator", addr_json(v->operator_), "pub_key",
                    hex_json(v->pubkey, ST_PUBKEY_LEN), "consensus_address",
-                   addr_json(v->cons_addr), "moniker", moniker, "status",
+                   node_addr_json(v->cons_addr), "moniker", moniker, "status",
                    status_name(v->status), "jailed", v->jailed, "tombstoned",
                    si->tombstoned, "tokens", u128_json(v->tokens), "delegator_shares",
                    u128_json(v->shares), "power", (json_int_t)st_chain__val_power(v),

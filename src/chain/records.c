@@ -37,6 +37,21 @@ const char *st_chain__macc_name(int which) {
   return macc_names[which];
 }
 
+bool st_chain__is_macc(const uint8_t addr[ST_ADDR_LEN]) {
+  /* The registry's accounts too: no one may send into any of them. */
+  static const char *const more[] = {"node_deposits", "sds_pool"};
+  for (int i = 0; i < ST_MACC_N; i++)
+    if (memcmp(addr, st_chain__macc(i), ST_ADDR_LEN) == 0)
+      return true;
+  for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+    uint8_t h[ST_HASH_LEN];
+    st_hash(ST_DOM_MODULE, more[i], strlen(more[i]), h);
+    if (memcmp(addr, h, ST_ADDR_LEN) == 0)
+      return true;
+  }
+  return false;
+}
+
 int st_chain__refuse(st_chain__ctx_t *c, int code, const char *fmt, ...) {
   if (c->log && c->logcap) {
     va_list ap;
@@ -302,4 +317,67 @@ int st_chain__counter_next(st_chain__ctx_t *c, const char *name, uint64_t *out) 
   *out = x;
   st_chain__be64(v, x + 1);
   return st_chain__ov_write(c->ov, ST_CHAIN__SP_STATE, k, 1 + nl, v, sizeof(v));
+}
+
+int st_chain__event_add(st_chain__ctx_t *c, uint8_t kind, const void *payload, size_t len) {
+  uint8_t k[13], v[256];
+  if (len + 1 > sizeof(v))
+    return ST_E2BIG;
+  k[0] = ST_K_EVENT;
+  st_chain__be64(k + 1, (uint64_t)c->height);
+  st_chain__be32(k + 9, c->nevents);
+  v[0] = kind;
+  memcpy(v + 1, payload, len);
+  int rc = st_chain__ov_write(c->ov, ST_CHAIN__SP_STATE, k, sizeof(k), v, len + 1);
+  if (rc == 0)
+    c->nevents++;
+  return rc;
+}
+
+/* ---- the event feed, read by the meta module ---- */
+
+int st_chain_feed_open(st_store_t *s, st_chain_feed_t *f) {
+  int rc = st_store_db(s, "chain_mod", &f->mod);
+  return rc ? rc : st_store_db(s, "chain_meta", &f->meta);
+}
+
+int st_chain_height(const st_chain_feed_t *f, st_txn_t *txn, int64_t *height) {
+  const void *v;
+  size_t n;
+  int rc = st_kv_get(txn, f->meta, "height", 6, &v, &n);
+  if (rc == ST_ENOENT) {
+    *height = 0;
+    return 0;
+  }
+  if (rc != 0)
+    return rc;
+  if (n != 8)
+    return ST_ECORRUPT;
+  *height = (int64_t)st_chain__rd64(v);
+  return 0;
+}
+
+typedef struct ev_walk {
+  int64_t to;
+  st_chain_event_cb cb;
+  void *ud;
+} ev_walk_t;
+
+static int ev_step(const void *k, size_t kl, const void *v, size_t vl, void *ud) {
+  ev_walk_t *w = ud;
+  if (kl != 13 || vl == 0)
+    return ST_ECORRUPT;
+  if ((int64_t)st_chain__rd64((const uint8_t *)k + 1) > w->to)
+    return 1;
+  return w->cb(w->ud, (int64_t)st_chain__rd64((const uint8_t *)k + 1), v, vl);
+}
+
+int st_chain_events(const st_chain_feed_t *f, st_txn_t *txn, int64_t from, int64_t to,
+                    st_chain_event_cb cb, void *ud) {
+  uint8_t pre = ST_K_EVENT, start[9];
+  ev_walk_t w = {to, cb, ud};
+  start[0] = ST_K_EVENT;
+  st_chain__be64(start + 1, (uint64_t)(from < 0 ? 0 : from));
+  int rc = st_kv_scan(txn, f->mod, &pre, 1, start, sizeof(start), ev_step, &w);
+  return rc > 0 ? 0 : rc;
 }

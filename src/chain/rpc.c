@@ -478,8 +478,10 @@ void st_chain__events_add(st_chain_t *ch, int64_t height, uint32_t index,
     char a[ST_ADDR_STR_MAX];
     st_addr_encode(ST_HRP_WALLET, t->sender, a, sizeof(a));
     json_object_set_new(attrs, "message.sender", json_string(a));
-    st_addr_encode(ST_HRP_WALLET, t->to, a, sizeof(a));
-    json_object_set_new(attrs, "transfer.recipient", json_string(a));
+    if (t->kind == ST_CHAIN__KIND_SEND) {
+      st_addr_encode(ST_HRP_WALLET, t->to, a, sizeof(a));
+      json_object_set_new(attrs, "transfer.recipient", json_string(a));
+    }
   }
   json_t *data = json_pack("{s:s,s:I,s:I,s:o,s:o}", "hash", hex, "height", (json_int_t)height,
                            "index", (json_int_t)index, "tx_result", result_json(code, log, fee),

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <stratos/st_err.h>
 #include <stratos/st_log.h>
-#include "chain/mods.h"
+#include "chain/nodes.h"
 #include "tx.pb-c.h"
 
 #define U128_MAX (~(st_u128)0)
@@ -1056,6 +1056,8 @@ int st_chain__modules_genesis(const st_chain__genesis_t *g, st_chain__overlay_t 
         (rc = st_chain__slashing_init(&c, v.cons_addr)) != 0)
       break;
   }
+  if (rc == 0 && g->nodes)
+    rc = st_chain__register_genesis(g->nodes, &c);
   if (rc == 0 && bonded) {
     st_chain__acct_t a;
     if ((rc = st_chain__ov_get(ov, st_chain__macc(ST_MACC_BONDED), &a)) == 0) {

@@ -574,9 +574,14 @@ int st_chain__tx_exec(st_chain__ctx_t *c, const st_chain__tx_t *t, const uint8_t
              (unsigned long long)s.nonce);
     return ST_EAGAIN;
   }
-  if (s.balance < t->cost) {
+  /* A block may carry a message that fails (it pays its fee and uses its
+   * nonce all the same), so in a block a message needs only its fee;
+   * CheckTx asks for everything it will take. */
+  st_u128 need = (t->kind == ST_CHAIN__KIND_SEND || c->any_nonce) ? t->cost : t->fee;
+  c->code = 0;
+  if (s.balance < need) {
     st_u128_format(s.balance, a);
-    st_u128_format(t->cost, b);
+    st_u128_format(need, b);
     snprintf(c->log, c->logcap, "insufficient balance: have %s, need %s", a, b);
     return ST_EPERM;
   }
@@ -595,6 +600,10 @@ int st_chain__tx_exec(st_chain__ctx_t *c, const st_chain__tx_t *t, const uint8_t
   if (t->kind == ST_CHAIN__KIND_SEND) {
     /* Everything is checked above or here before anything is written. */
     bool self = memcmp(t->to, t->sender, ST_ADDR_LEN) == 0;
+    if (st_chain__is_macc(t->to)) {
+      snprintf(c->log, c->logcap, "cannot send to a module account");
+      return ST_EPERM;
+    }
     if (!self) {
       if ((rc = st_chain__ov_get(ov, t->to, &r)) != 0)
         return rc;
@@ -620,32 +629,59 @@ int st_chain__tx_exec(st_chain__ctx_t *c, const st_chain__tx_t *t, const uint8_t
     c->fees += t->fee;
     return st_chain__ov_put(ov, distr, &d);
   }
-  /* Other messages change many records: they run under the undo journal
-   * and are rolled back whole when they fail. */
+  /* Other messages: the fee and the nonce first, then the message under
+   * the undo journal, rolled back whole (events included) when it fails.
+   * The tx is in the block either way; c->code tells how it went. */
+  uint32_t nevents = c->nevents;
   Stratos__Tx__TxBody *body;
   if ((rc = st_chain__body_decode(tx, t, &body)) != 0) {
     snprintf(c->log, c->logcap, "cannot decode the tx body");
     return rc;
   }
-  st_chain__ov_begin(ov);
+  if (c->any_nonce)
+    st_chain__ov_begin(ov); /* a dry run keeps nothing, fee included */
   s.balance -= t->fee;
   s.nonce++;
   d.balance += t->fee;
-  if ((rc = st_chain__ov_put(ov, t->sender, &s)) == 0 &&
-      (rc = st_chain__ov_put(ov, distr, &d)) == 0) {
-    c->log[0] = '\0';
-    if (t->kind >= STRATOS__TX__TX_BODY__MSG_SUBMIT_PROPOSAL)
-      rc = st_chain__gov_exec(c, t->sender, body);
-    else
-      rc = st_chain__staking_exec(c, t->sender, body);
-    if (rc != 0 && !c->log[0])
-      snprintf(c->log, c->logcap, "%s", st_strerror(rc));
+  if ((rc = st_chain__ov_put(ov, t->sender, &s)) != 0 ||
+      (rc = st_chain__ov_put(ov, distr, &d)) != 0) {
+    if (c->any_nonce)
+      st_chain__ov_end(ov, false);
+    stratos__tx__tx_body__free_unpacked(body, NULL);
+    return rc;
   }
-  st_chain__ov_end(ov, rc == 0);
+  c->fees += t->fee;
+  if (!c->any_nonce)
+    st_chain__ov_begin(ov);
+  c->log[0] = '\0';
+  c->tx_hash = t->hash;
+  int mrc;
+  if (t->kind >= STRATOS__TX__TX_BODY__MSG_PREPAY)
+    mrc = st_chain__sds_exec(c, t->sender, body);
+  else if (t->kind >= STRATOS__TX__TX_BODY__MSG_CREATE_RESOURCE_NODE)
+    mrc = st_chain__register_exec(c, t->sender, body);
+  else if (t->kind >= STRATOS__TX__TX_BODY__MSG_SUBMIT_PROPOSAL)
+    mrc = st_chain__gov_exec(c, t->sender, body);
+  else
+    mrc = st_chain__staking_exec(c, t->sender, body);
+  if (mrc != 0 && !c->log[0])
+    snprintf(c->log, c->logcap, "%s", st_strerror(mrc));
+  c->tx_hash = NULL;
   stratos__tx__tx_body__free_unpacked(body, NULL);
-  if (rc == 0)
-    c->fees += t->fee;
-  return rc;
+  if (c->any_nonce) {
+    st_chain__ov_end(ov, false);
+    c->fees -= t->fee;
+    return mrc;
+  }
+  st_chain__ov_end(ov, mrc == 0);
+  if (mrc != 0)
+    c->nevents = nevents;
+  /* Failures of the store are the node's, not the tx's. */
+  if (mrc == ST_ENOMEM || mrc == ST_ECORRUPT || mrc == ST_ESTORE || mrc == ST_EIO ||
+      mrc == ST_EMAPFULL)
+    return mrc;
+  c->code = mrc;
+  return 0;
 }
 
 int st_chain__ov_commit(st_chain__overlay_t *ov, const uint8_t prev[ST_HASH_LEN],

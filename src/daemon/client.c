@@ -30,15 +30,19 @@
 #define MONIKER_MAX 64
 #define TITLE_MAX 140
 #define DESCRIPTION_MAX 4096
+#define NETADDR_MAX 128
 
 typedef struct cflags {
   const char *home, *from, *to, *amount, *fee, *memo, *rpc, *nonce, *mode, *key, *count;
   const char *validator, *delegator, *src, *dst, *pubkey, *node_home, *moniker;
   const char *commission_rate, *max_rate, *max_change_rate, *min_self_delegation;
   const char *title, *description, *deposit, *proposal, *option, *status, *page, *per_page;
+  const char *node, *candidate, *voter, *target, *beneficiary, *type, *capacity;
+  const char *network_address;
   const char *changes[CHANGES_MAX]; /* --change, repeatable */
   size_t nchanges;
-  int generate_only;
+  /* flags without a value */
+  int generate_only, decrease, approve, reject, kick, keep;
   const char *pos[4];
   size_t npos;
 } cflags_t;
@@ -78,7 +82,35 @@ static const struct {
   {"status", offsetof(cflags_t, status)},
   {"page", offsetof(cflags_t, page)},
   {"per-page", offsetof(cflags_t, per_page)},
+  {"node", offsetof(cflags_t, node)},
+  {"candidate", offsetof(cflags_t, candidate)},
+  {"voter", offsetof(cflags_t, voter)},
+  {"target", offsetof(cflags_t, target)},
+  {"beneficiary", offsetof(cflags_t, beneficiary)},
+  {"type", offsetof(cflags_t, type)},
+  {"capacity", offsetof(cflags_t, capacity)},
+  {"network-address", offsetof(cflags_t, network_address)},
 };
+
+/* The flags that take no value: given means set. */
+static const struct {
+  const char *name;
+  size_t off;
+} switch_slots[] = {
+  {"generate-only", offsetof(cflags_t, generate_only)},
+  {"decrease", offsetof(cflags_t, decrease)},
+  {"approve", offsetof(cflags_t, approve)},
+  {"reject", offsetof(cflags_t, reject)},
+  {"kick", offsetof(cflags_t, kick)},
+  {"keep", offsetof(cflags_t, keep)},
+};
+
+static int *switch_slot(cflags_t *f, const char *name, size_t nl) {
+  for (size_t j = 0; j < sizeof(switch_slots) / sizeof(switch_slots[0]); j++)
+    if (strlen(switch_slots[j].name) == nl && memcmp(switch_slots[j].name, name, nl) == 0)
+      return (int *)(void *)((char *)f + switch_slots[j].off);
+  return NULL;
+}
 
 static const char **flag_slot(cflags_t *f, const char *name, size_t nl) {
   for (size_t j = 0; j < sizeof(flag_slots) / sizeof(flag_slots[0]); j++)
@@ -95,8 +127,8 @@ static bool named(const char *const *names, const char *name, size_t nl) {
 }
 
 /* --name value / --name=value parsing over the flags each command names
- * (NULL-terminated). "generate-only" takes no value; "change" may be
- * given up to CHANGES_MAX times. */
+ * (NULL-terminated). The switch_slots flags ("generate-only", ...) take
+ * no value; "change" may be given up to CHANGES_MAX times. */
 static int parse_flags(int argc, char **argv, int first, const char *const *names,
                        cflags_t *f) {
   memset(f, 0, sizeof(*f));
@@ -116,12 +148,13 @@ static int parse_flags(int argc, char **argv, int first, const char *const *name
       fprintf(stderr, "stratosd: unknown flag %.*s (see stratosd help)\n", (int)(nl + 2), w);
       return ST_EXIT_USAGE;
     }
-    if (nl == 13 && memcmp(w + 2, "generate-only", 13) == 0) {
+    int *sw = switch_slot(f, w + 2, nl);
+    if (sw) {
       if (eq) {
-        fprintf(stderr, "stratosd: flag --generate-only takes no value\n");
+        fprintf(stderr, "stratosd: flag --%.*s takes no value\n", (int)nl, w + 2);
         return ST_EXIT_USAGE;
       }
-      f->generate_only = 1;
+      *sw = 1;
       continue;
     }
     const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
@@ -654,9 +687,12 @@ static int tx_delegate(int argc, char **argv, bool undelegate) {
       (rc = amount_flag("amount", f.amount, false, amount)) != 0 ||
       (rc = tx_open(&f, &e)) != 0)
     return rc;
-  Stratos__Tx__TxBody b = STRATOS__TX__TX_BODY__INIT;
-  Stratos__Tx__MsgDelegate d = STRATOS__TX__MSG_DELEGATE__INIT;
-  Stratos__Tx__MsgUndelegate u = STRATOS__TX__MSG_UNDELEGATE__INIT;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgDelegate d;
+  stratos__tx__msg_delegate__init(&d);
+  Stratos__Tx__MsgUndelegate u;
+  stratos__tx__msg_undelegate__init(&u);
   if (undelegate) {
     u.validator.data = val;
     u.validator.len = ST_ADDR_LEN;
@@ -695,8 +731,10 @@ static int tx_redelegate(int argc, char **argv) {
   }
   if ((rc = tx_open(&f, &e)) != 0)
     return rc;
-  Stratos__Tx__TxBody b = STRATOS__TX__TX_BODY__INIT;
-  Stratos__Tx__MsgRedelegate m = STRATOS__TX__MSG_REDELEGATE__INIT;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgRedelegate m;
+  stratos__tx__msg_redelegate__init(&m);
   m.src.data = src;
   m.src.len = ST_ADDR_LEN;
   m.dst.data = dst;
@@ -753,8 +791,10 @@ static int tx_create_validator(int argc, char **argv) {
   }
   if ((rc = tx_open(&f, &e)) != 0)
     return rc;
-  Stratos__Tx__TxBody b = STRATOS__TX__TX_BODY__INIT;
-  Stratos__Tx__MsgCreateValidator m = STRATOS__TX__MSG_CREATE_VALIDATOR__INIT;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgCreateValidator m;
+  stratos__tx__msg_create_validator__init(&m);
   m.pubkey.data = pk;
   m.pubkey.len = ST_PUBKEY_LEN;
   m.moniker = (char *)(uintptr_t)f.moniker;
@@ -789,8 +829,10 @@ static int tx_edit_validator(int argc, char **argv) {
     return rc;
   if ((rc = tx_open(&f, &e)) != 0)
     return rc;
-  Stratos__Tx__TxBody b = STRATOS__TX__TX_BODY__INIT;
-  Stratos__Tx__MsgEditValidator m = STRATOS__TX__MSG_EDIT_VALIDATOR__INIT;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgEditValidator m;
+  stratos__tx__msg_edit_validator__init(&m);
   m.moniker = (char *)(uintptr_t)(f.moniker ? f.moniker : "");
   m.commission_rate = (char *)(uintptr_t)(f.commission_rate ? f.commission_rate : "");
   m.min_self_delegation = min_self;
@@ -806,8 +848,10 @@ static int tx_unjail(int argc, char **argv) {
   int rc = parse_flags(argc, argv, 3, names, &f);
   if (rc != 0 || (rc = tx_common_flags(&f, "unjail", &e)) != 0 || (rc = tx_open(&f, &e)) != 0)
     return rc;
-  Stratos__Tx__TxBody b = STRATOS__TX__TX_BODY__INIT;
-  Stratos__Tx__MsgUnjail m = STRATOS__TX__MSG_UNJAIL__INIT;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgUnjail m;
+  stratos__tx__msg_unjail__init(&m);
   b.msg_case = STRATOS__TX__TX_BODY__MSG_UNJAIL;
   b.unjail = &m;
   return tx_sign_emit(&e, &b);
@@ -823,8 +867,10 @@ static int tx_withdraw_rewards(int argc, char **argv) {
       (f.validator && (rc = addr_flag("validator", f.validator, val)) != 0) ||
       (rc = tx_open(&f, &e)) != 0)
     return rc;
-  Stratos__Tx__TxBody b = STRATOS__TX__TX_BODY__INIT;
-  Stratos__Tx__MsgWithdrawRewards m = STRATOS__TX__MSG_WITHDRAW_REWARDS__INIT;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgWithdrawRewards m;
+  stratos__tx__msg_withdraw_rewards__init(&m);
   if (f.validator) {
     m.validator.data = val;
     m.validator.len = ST_ADDR_LEN;
@@ -885,8 +931,10 @@ static int gov_submit(int argc, char **argv) {
   }
   if ((rc = tx_open(&f, &e)) != 0)
     return rc;
-  Stratos__Tx__TxBody b = STRATOS__TX__TX_BODY__INIT;
-  Stratos__Tx__MsgSubmitProposal m = STRATOS__TX__MSG_SUBMIT_PROPOSAL__INIT;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgSubmitProposal m;
+  stratos__tx__msg_submit_proposal__init(&m);
   m.title = (char *)(uintptr_t)f.title;
   m.description = (char *)(uintptr_t)(f.description ? f.description : "");
   m.n_changes = f.nchanges;
@@ -914,8 +962,10 @@ static int gov_deposit(int argc, char **argv) {
       (rc = amount_flag("amount", f.amount, false, amount)) != 0 ||
       (rc = tx_open(&f, &e)) != 0)
     return rc;
-  Stratos__Tx__TxBody b = STRATOS__TX__TX_BODY__INIT;
-  Stratos__Tx__MsgDeposit m = STRATOS__TX__MSG_DEPOSIT__INIT;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgDeposit m;
+  stratos__tx__msg_deposit__init(&m);
   m.proposal_id = id;
   m.amount = amount;
   b.msg_case = STRATOS__TX__TX_BODY__MSG_DEPOSIT;
@@ -953,8 +1003,10 @@ static int gov_vote(int argc, char **argv) {
   }
   if ((rc = tx_open(&f, &e)) != 0)
     return rc;
-  Stratos__Tx__TxBody b = STRATOS__TX__TX_BODY__INIT;
-  Stratos__Tx__MsgVote m = STRATOS__TX__MSG_VOTE__INIT;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgVote m;
+  stratos__tx__msg_vote__init(&m);
   m.proposal_id = id;
   m.option = option;
   b.msg_case = STRATOS__TX__TX_BODY__MSG_VOTE;
@@ -962,9 +1014,294 @@ static int gov_vote(int argc, char **argv) {
   return tx_sign_emit(&e, &b);
 }
 
+/* ---- register and sds ---- */
+
+/* An stsds1... node address flag. */
+static int node_flag(const char *flag, const char *v, uint8_t out[ST_ADDR_LEN]) {
+  if (st_addr_decode(v, ST_HRP_NODE, out) != 0) {
+    fprintf(stderr, "stratosd: --%s %s is not an stsds1... node address\n", flag, v);
+    return ST_EXIT_USAGE;
+  }
+  return ST_EXIT_OK;
+}
+
+/* The node key of create-resource-node and create-meta-node: --pubkey
+ * HEX is checked here; --node-home DIR is read by node_key_read once
+ * every flag has passed, so that a usage error never waits on a file. */
+static int node_key_flag(const cflags_t *f, const char *cmd, uint8_t pk[ST_PUBKEY_LEN]) {
+  size_t got = 0;
+  if (!f->pubkey == !f->node_home) {
+    fprintf(stderr, "stratosd: tx %s needs --pubkey HEX or --node-home DIR (one of them)\n",
+            cmd);
+    return ST_EXIT_USAGE;
+  }
+  if (f->pubkey && (strlen(f->pubkey) != 2 * ST_PUBKEY_LEN ||
+                    st_hex_decode(f->pubkey, 2 * ST_PUBKEY_LEN, pk, ST_PUBKEY_LEN, &got) != 0 ||
+                    got != ST_PUBKEY_LEN)) {
+    fprintf(stderr, "stratosd: bad --pubkey (the node's ed25519 public key, %d hex digits)\n",
+            2 * ST_PUBKEY_LEN);
+    return ST_EXIT_USAGE;
+  }
+  return ST_EXIT_OK;
+}
+
+static int node_key_read(const cflags_t *f, uint8_t pk[ST_PUBKEY_LEN]) {
+  int rc;
+  if (f->node_home && (rc = st_daemon__node_pubkey(f->node_home, pk)) != 0) {
+    fprintf(stderr, "stratosd: cannot read the node key %s/config/node_key.json: %s\n",
+            f->node_home, st_strerror(rc));
+    return ST_EXIT_FAIL;
+  }
+  return ST_EXIT_OK;
+}
+
+/* A decimal integer from min to max (node type, capacity). */
+static int int_flag(const char *flag, const char *v, uint64_t min, uint64_t max,
+                    uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long x = strtoull(v, &end, 10);
+  if (errno || *end || v[0] < '0' || v[0] > '9' || x < min || x > max) {
+    fprintf(stderr, "stratosd: bad --%s %s (an integer from %llu to %llu)\n", flag, v,
+            (unsigned long long)min, (unsigned long long)max);
+    return ST_EXIT_USAGE;
+  }
+  *out = x;
+  return ST_EXIT_OK;
+}
+
+static int tx_create_resource_node(int argc, char **argv) {
+  static const char *const names[] = {TX_FLAGS, "pubkey", "node-home", "deposit", "type",
+                                      "capacity", "network-address", "moniker", NULL};
+  const char *cmd = "create-resource-node";
+  cflags_t f;
+  txenv_t e = {0};
+  uint8_t pk[ST_PUBKEY_LEN];
+  char deposit[ST_U128_STR_MAX];
+  uint64_t type = 4, capacity;
+  int rc = parse_flags(argc, argv, 3, names, &f);
+  if (rc != 0 || (rc = tx_common_flags(&f, cmd, &e)) != 0)
+    return rc;
+  if (!f.deposit || !f.capacity || !f.network_address || !f.moniker) {
+    fprintf(stderr, "stratosd: tx %s needs --pubkey HEX or --node-home DIR, --deposit AMT, "
+                    "--capacity BYTES, --network-address HOST:PORT and --moniker NAME\n", cmd);
+    return ST_EXIT_USAGE;
+  }
+  if ((rc = node_key_flag(&f, cmd, pk)) != 0 ||
+      (rc = amount_flag("deposit", f.deposit, false, deposit)) != 0 ||
+      (f.type && (rc = int_flag("type", f.type, 1, 7, &type)) != 0) ||
+      (rc = int_flag("capacity", f.capacity, 1, UINT64_MAX, &capacity)) != 0 ||
+      (rc = text_flag("network-address", f.network_address, 3, NETADDR_MAX)) != 0 ||
+      (rc = text_flag("moniker", f.moniker, 1, MONIKER_MAX)) != 0 ||
+      (rc = node_key_read(&f, pk)) != 0 || (rc = tx_open(&f, &e)) != 0)
+    return rc;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgCreateResourceNode m;
+  stratos__tx__msg_create_resource_node__init(&m);
+  m.pubkey.data = pk;
+  m.pubkey.len = ST_PUBKEY_LEN;
+  m.deposit = deposit;
+  m.node_type = (uint32_t)type;
+  m.capacity = capacity;
+  m.network_address = (char *)(uintptr_t)f.network_address;
+  m.moniker = (char *)(uintptr_t)f.moniker;
+  b.msg_case = STRATOS__TX__TX_BODY__MSG_CREATE_RESOURCE_NODE;
+  b.create_resource_node = &m;
+  return tx_sign_emit(&e, &b);
+}
+
+static int tx_update_resource_deposit(int argc, char **argv) {
+  static const char *const names[] = {TX_FLAGS, "node", "amount", "decrease", NULL};
+  cflags_t f;
+  txenv_t e = {0};
+  uint8_t node[ST_ADDR_LEN];
+  char amount[ST_U128_STR_MAX];
+  int rc = parse_flags(argc, argv, 3, names, &f);
+  if (rc != 0 || (rc = tx_common_flags(&f, "update-resource-deposit", &e)) != 0)
+    return rc;
+  if (!f.node || !f.amount) {
+    fprintf(stderr, "stratosd: tx update-resource-deposit needs --node ADDR and --amount AMT "
+                    "[--decrease]\n");
+    return ST_EXIT_USAGE;
+  }
+  if ((rc = node_flag("node", f.node, node)) != 0 ||
+      (rc = amount_flag("amount", f.amount, false, amount)) != 0 ||
+      (rc = tx_open(&f, &e)) != 0)
+    return rc;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgUpdateResourceNodeDeposit m;
+  stratos__tx__msg_update_resource_node_deposit__init(&m);
+  m.node.data = node;
+  m.node.len = ST_ADDR_LEN;
+  m.amount = amount;
+  m.decrease = f.decrease != 0;
+  b.msg_case = STRATOS__TX__TX_BODY__MSG_UPDATE_RESOURCE_NODE_DEPOSIT;
+  b.update_resource_node_deposit = &m;
+  return tx_sign_emit(&e, &b);
+}
+
+/* remove-resource-node, remove-meta-node: one --node. */
+static int tx_remove_node(int argc, char **argv, bool meta) {
+  static const char *const names[] = {TX_FLAGS, "node", NULL};
+  const char *cmd = meta ? "remove-meta-node" : "remove-resource-node";
+  cflags_t f;
+  txenv_t e = {0};
+  uint8_t node[ST_ADDR_LEN];
+  int rc = parse_flags(argc, argv, 3, names, &f);
+  if (rc != 0 || (rc = tx_common_flags(&f, cmd, &e)) != 0)
+    return rc;
+  if (!f.node) {
+    fprintf(stderr, "stratosd: tx %s needs --node ADDR\n", cmd);
+    return ST_EXIT_USAGE;
+  }
+  if ((rc = node_flag("node", f.node, node)) != 0 || (rc = tx_open(&f, &e)) != 0)
+    return rc;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgRemoveResourceNode r;
+  stratos__tx__msg_remove_resource_node__init(&r);
+  Stratos__Tx__MsgRemoveMetaNode m;
+  stratos__tx__msg_remove_meta_node__init(&m);
+  if (meta) {
+    m.node.data = node;
+    m.node.len = ST_ADDR_LEN;
+    b.msg_case = STRATOS__TX__TX_BODY__MSG_REMOVE_META_NODE;
+    b.remove_meta_node = &m;
+  } else {
+    r.node.data = node;
+    r.node.len = ST_ADDR_LEN;
+    b.msg_case = STRATOS__TX__TX_BODY__MSG_REMOVE_RESOURCE_NODE;
+    b.remove_resource_node = &r;
+  }
+  return tx_sign_emit(&e, &b);
+}
+
+static int tx_create_meta_node(int argc, char **argv) {
+  static const char *const names[] = {TX_FLAGS, "pubkey", "node-home", "deposit",
+                                      "network-address", "moniker", NULL};
+  const char *cmd = "create-meta-node";
+  cflags_t f;
+  txenv_t e = {0};
+  uint8_t pk[ST_PUBKEY_LEN];
+  char deposit[ST_U128_STR_MAX];
+  int rc = parse_flags(argc, argv, 3, names, &f);
+  if (rc != 0 || (rc = tx_common_flags(&f, cmd, &e)) != 0)
+    return rc;
+  if (!f.deposit || !f.network_address || !f.moniker) {
+    fprintf(stderr, "stratosd: tx %s needs --pubkey HEX or --node-home DIR, --deposit AMT, "
+                    "--network-address HOST:PORT and --moniker NAME\n", cmd);
+    return ST_EXIT_USAGE;
+  }
+  if ((rc = node_key_flag(&f, cmd, pk)) != 0 ||
+      (rc = amount_flag("deposit", f.deposit, false, deposit)) != 0 ||
+      (rc = text_flag("network-address", f.network_address, 3, NETADDR_MAX)) != 0 ||
+      (rc = text_flag("moniker", f.moniker, 1, MONIKER_MAX)) != 0 ||
+      (rc = node_key_read(&f, pk)) != 0 || (rc = tx_open(&f, &e)) != 0)
+    return rc;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgCreateMetaNode m;
+  stratos__tx__msg_create_meta_node__init(&m);
+  m.pubkey.data = pk;
+  m.pubkey.len = ST_PUBKEY_LEN;
+  m.deposit = deposit;
+  m.network_address = (char *)(uintptr_t)f.network_address;
+  m.moniker = (char *)(uintptr_t)f.moniker;
+  b.msg_case = STRATOS__TX__TX_BODY__MSG_CREATE_META_NODE;
+  b.create_meta_node = &m;
+  return tx_sign_emit(&e, &b);
+}
+
+/* meta-vote (--candidate, --approve|--reject) and kick-meta (--target,
+ * --kick|--keep): the vote of the sender's active meta node --voter. */
+static int tx_meta_vote(int argc, char **argv, bool kick) {
+  static const char *const vnames[] = {TX_FLAGS, "candidate", "voter", "approve", "reject",
+                                       NULL};
+  static const char *const knames[] = {TX_FLAGS, "target", "voter", "kick", "keep", NULL};
+  const char *cmd = kick ? "kick-meta" : "meta-vote";
+  cflags_t f;
+  txenv_t e = {0};
+  uint8_t node[ST_ADDR_LEN], voter[ST_ADDR_LEN];
+  int rc = parse_flags(argc, argv, 3, kick ? knames : vnames, &f);
+  if (rc != 0 || (rc = tx_common_flags(&f, cmd, &e)) != 0)
+    return rc;
+  const char *who = kick ? f.target : f.candidate;
+  int yes = kick ? f.kick : f.approve, no = kick ? f.keep : f.reject;
+  if (!who || !f.voter || yes == no) {
+    fprintf(stderr, kick ? "stratosd: tx kick-meta needs --target ADDR, --voter ADDR and "
+                           "one of --kick or --keep\n"
+                         : "stratosd: tx meta-vote needs --candidate ADDR, --voter ADDR and "
+                           "one of --approve or --reject\n");
+    return ST_EXIT_USAGE;
+  }
+  if ((rc = node_flag(kick ? "target" : "candidate", who, node)) != 0 ||
+      (rc = node_flag("voter", f.voter, voter)) != 0 || (rc = tx_open(&f, &e)) != 0)
+    return rc;
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgMetaNodeRegistrationVote v;
+  stratos__tx__msg_meta_node_registration_vote__init(&v);
+  Stratos__Tx__MsgKickMetaNodeVote k;
+  stratos__tx__msg_kick_meta_node_vote__init(&k);
+  if (kick) {
+    k.target.data = node;
+    k.target.len = ST_ADDR_LEN;
+    k.voter.data = voter;
+    k.voter.len = ST_ADDR_LEN;
+    k.kick = yes != 0;
+    b.msg_case = STRATOS__TX__TX_BODY__MSG_KICK_META_NODE_VOTE;
+    b.kick_meta_node_vote = &k;
+  } else {
+    v.candidate.data = node;
+    v.candidate.len = ST_ADDR_LEN;
+    v.voter.data = voter;
+    v.voter.len = ST_ADDR_LEN;
+    v.approve = yes != 0;
+    b.msg_case = STRATOS__TX__TX_BODY__MSG_META_NODE_REGISTRATION_VOTE;
+    b.meta_node_registration_vote = &v;
+  }
+  return tx_sign_emit(&e, &b);
+}
+
+static int tx_prepay(int argc, char **argv) {
+  static const char *const names[] = {TX_FLAGS, "amount", "beneficiary", NULL};
+  cflags_t f;
+  txenv_t e = {0};
+  uint8_t ben[ST_ADDR_LEN];
+  char amount[ST_U128_STR_MAX];
+  int rc = parse_flags(argc, argv, 3, names, &f);
+  if (rc != 0 || (rc = tx_common_flags(&f, "prepay", &e)) != 0)
+    return rc;
+  if (!f.amount) {
+    fprintf(stderr, "stratosd: tx prepay needs --amount AMT [--beneficiary ADDR]\n");
+    return ST_EXIT_USAGE;
+  }
+  if ((rc = amount_flag("amount", f.amount, false, amount)) != 0 ||
+      (f.beneficiary && (rc = addr_flag("beneficiary", f.beneficiary, ben)) != 0) ||
+      (rc = tx_open(&f, &e)) != 0)
+    return rc;
+  /* The noz go to the sender unless someone else is named. */
+  if (!f.beneficiary)
+    memcpy(ben, e.from, ST_ADDR_LEN);
+  Stratos__Tx__TxBody b;
+  stratos__tx__tx_body__init(&b);
+  Stratos__Tx__MsgPrepay m;
+  stratos__tx__msg_prepay__init(&m);
+  m.beneficiary.data = ben;
+  m.beneficiary.len = ST_ADDR_LEN;
+  m.amount = amount;
+  b.msg_case = STRATOS__TX__TX_BODY__MSG_PREPAY;
+  b.prepay = &m;
+  return tx_sign_emit(&e, &b);
+}
+
 #define TX_COMMANDS                                                                   \
   "send, stake, unstake, redelegate, create-validator, edit-validator, unjail, "      \
-  "withdraw-rewards or gov"
+  "withdraw-rewards, gov, create-resource-node, update-resource-deposit, "            \
+  "remove-resource-node, create-meta-node, meta-vote, kick-meta, remove-meta-node "   \
+  "or prepay"
 
 int st_daemon__cmd_tx(int argc, char **argv) {
   if (argc < 3) {
@@ -988,6 +1325,22 @@ int st_daemon__cmd_tx(int argc, char **argv) {
     return tx_unjail(argc, argv);
   if (strcmp(c, "withdraw-rewards") == 0)
     return tx_withdraw_rewards(argc, argv);
+  if (strcmp(c, "create-resource-node") == 0)
+    return tx_create_resource_node(argc, argv);
+  if (strcmp(c, "update-resource-deposit") == 0)
+    return tx_update_resource_deposit(argc, argv);
+  if (strcmp(c, "remove-resource-node") == 0)
+    return tx_remove_node(argc, argv, false);
+  if (strcmp(c, "create-meta-node") == 0)
+    return tx_create_meta_node(argc, argv);
+  if (strcmp(c, "meta-vote") == 0)
+    return tx_meta_vote(argc, argv, false);
+  if (strcmp(c, "kick-meta") == 0)
+    return tx_meta_vote(argc, argv, true);
+  if (strcmp(c, "remove-meta-node") == 0)
+    return tx_remove_node(argc, argv, true);
+  if (strcmp(c, "prepay") == 0)
+    return tx_prepay(argc, argv);
   if (strcmp(c, "gov") == 0) {
     const char *g = argc > 3 ? argv[3] : "";
     if (strcmp(g, "submit") == 0)
@@ -1009,7 +1362,8 @@ int st_daemon__cmd_tx(int argc, char **argv) {
  * takes after its name, the flags it takes, and its usage line. */
 typedef enum { Q_ACCOUNT, Q_TX, Q_BLOCK, Q_VALIDATORS, Q_VALIDATOR, Q_DELEGATIONS,
                Q_UNBONDING, Q_REDELEGATIONS, Q_REWARDS, Q_PROPOSALS, Q_PROPOSAL, Q_PARAMS,
-               Q_POOLS } qkind_t;
+               Q_POOLS, Q_RES_NODES, Q_RES_NODE, Q_META_NODES, Q_META_NODE, Q_OZONE_PRICE,
+               Q_PREPAY_POOL } qkind_t;
 
 #define QF_BASE "home", "rpc"
 #define QF_PAGED QF_BASE, "page", "per-page"
@@ -1040,6 +1394,15 @@ static const struct {
   {"proposal", Q_PROPOSAL, 1, 1, {QF_BASE, NULL}, "proposal ID"},
   {"params", Q_PARAMS, 0, 0, {QF_BASE, NULL}, "params"},
   {"pools", Q_POOLS, 0, 0, {QF_BASE, NULL}, "pools"},
+  {"resource-nodes", Q_RES_NODES, 0, 0, {QF_PAGED, "status", NULL},
+   "resource-nodes [--status active|removed]"},
+  {"resource-node", Q_RES_NODE, 1, 1, {QF_BASE, NULL}, "resource-node ADDR"},
+  {"meta-nodes", Q_META_NODES, 0, 0, {QF_PAGED, "status", NULL},
+   "meta-nodes [--status active|pending|removed|rejected|kicked]"},
+  {"meta-node", Q_META_NODE, 1, 1, {QF_BASE, NULL}, "meta-node ADDR"},
+  {"ozone-price", Q_OZONE_PRICE, 0, 0, {QF_BASE, "amount", NULL},
+   "ozone-price [--amount AMT]"},
+  {"prepay-pool", Q_PREPAY_POOL, 0, 0, {QF_BASE, NULL}, "prepay-pool"},
 };
 
 static void query_usage(void) {
@@ -1057,6 +1420,17 @@ static int q_addr(json_t *params, const char *what, const char *v, const char *n
     return ST_EXIT_USAGE;
   }
   json_object_set_new(params, name, json_string(v));
+  return ST_EXIT_OK;
+}
+
+/* Adds an stsds1... node address to params as "address". */
+static int q_node(json_t *params, const char *v) {
+  uint8_t a[ST_ADDR_LEN];
+  if (st_addr_decode(v, ST_HRP_NODE, a) != 0) {
+    fprintf(stderr, "stratosd: node %s is not an stsds1... node address\n", v);
+    return ST_EXIT_USAGE;
+  }
+  json_object_set_new(params, "address", json_string(v));
   return ST_EXIT_OK;
 }
 
@@ -1081,7 +1455,7 @@ static int q_page(json_t *params, const cflags_t *f) {
   return ST_EXIT_OK;
 }
 
-/* --status of validators or proposals, one of names. */
+/* --status of validators, proposals or nodes, one of names. */
 static int q_status(json_t *params, const cflags_t *f, const char *const *names) {
   if (!f->status)
     return ST_EXIT_OK;
@@ -1102,6 +1476,14 @@ static int query_request(const cflags_t *f, const char **method, json_t *params)
   static const char *const val_status[] = {"bonded", "unbonding", "unbonded", NULL};
   static const char *const prop_status[] = {"deposit", "voting", "passed", "rejected",
                                             "failed", "expired", NULL};
+  static const char *const res_status[] = {"active", "removed", NULL};
+  static const char *const meta_status[] = {"active", "pending", "removed", "rejected",
+                                            "kicked", NULL};
+  /* The JSON-RPC names of the queries whose CLI name has a dash. */
+  static const char *const methods[] = {
+    [Q_RES_NODES] = "resource_nodes", [Q_RES_NODE] = "resource_node",
+    [Q_META_NODES] = "meta_nodes",    [Q_META_NODE] = "meta_node",
+    [Q_OZONE_PRICE] = "ozone_price",  [Q_PREPAY_POOL] = "prepay_pool"};
   size_t q, nq = sizeof(queries) / sizeof(queries[0]);
   for (q = 0; q < nq; q++)
     if (f->npos && strcmp(f->pos[0], queries[q].name) == 0)
@@ -1124,7 +1506,10 @@ static int query_request(const cflags_t *f, const char **method, json_t *params)
     return rc;
   const char *arg = np ? f->pos[1] : NULL;
   uint64_t id;
+  char amount[ST_U128_STR_MAX];
   *method = queries[q].name;
+  if (queries[q].kind < sizeof(methods) / sizeof(methods[0]) && methods[queries[q].kind])
+    *method = methods[queries[q].kind];
   switch (queries[q].kind) {
   case Q_ACCOUNT:
     json_object_set_new(params, "address", json_string(arg));
@@ -1166,8 +1551,23 @@ static int query_request(const cflags_t *f, const char **method, json_t *params)
     if ((rc = count_flag("proposal id", arg, &id)) == 0)
       json_object_set_new(params, "id", json_integer((json_int_t)id));
     break;
+  case Q_RES_NODES:
+    rc = q_status(params, f, res_status);
+    break;
+  case Q_META_NODES:
+    rc = q_status(params, f, meta_status);
+    break;
+  case Q_RES_NODE:
+  case Q_META_NODE:
+    rc = q_node(params, arg);
+    break;
+  case Q_OZONE_PRICE:
+    if (f->amount && (rc = amount_flag("amount", f->amount, false, amount)) == 0)
+      json_object_set_new(params, "amount", json_string(amount));
+    break;
   case Q_PARAMS:
   case Q_POOLS:
+  case Q_PREPAY_POOL:
     break;
   }
   if (rc == 0)
@@ -1177,7 +1577,7 @@ static int query_request(const cflags_t *f, const char **method, json_t *params)
 
 int st_daemon__cmd_query(int argc, char **argv) {
   static const char *const names[] = {"home", "rpc", "delegator", "validator", "status",
-                                      "page", "per-page", NULL};
+                                      "page", "per-page", "amount", NULL};
   cflags_t f;
   int rc = parse_flags(argc, argv, 2, names, &f);
   if (rc != 0)

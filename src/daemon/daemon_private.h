@@ -84,6 +84,7 @@ int st_daemon__key_add(const char *home, const char *name, bool verbose);
 int st_daemon__cmd_testnet(int argc, char **argv);
 int st_daemon__cmd_tx(int argc, char **argv);
 int st_daemon__cmd_query(int argc, char **argv);
+int st_daemon__cmd_heartbeat(int argc, char **argv);
 
 /* ---- genesis (genesis.c) ---- */
 
@@ -97,6 +98,12 @@ int st_daemon__genesis_add_validator(json_t *g, const char *name,
                                      const uint8_t pk[ST_PUBKEY_LEN], int64_t power,
                                      const char *operator_);
 int st_daemon__genesis_add_account(json_t *g, const char *address, const char *balance);
+/* A meta node (list "meta_nodes") or a storage resource node (list
+ * "resource_nodes") registered from the start, with the default deposit,
+ * owned by owner (its wallet). */
+int st_daemon__genesis_add_node(json_t *g, const char *list, const char *name,
+                                const uint8_t pk[ST_PUBKEY_LEN], const char *owner,
+                                const char *network_address);
 /* Writes the dev network's genesis into home: its node the one validator,
  * keyring/dev.json funded. */
 int st_daemon__dev_genesis(const char *home);

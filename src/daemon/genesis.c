@@ -51,6 +51,31 @@ int st_daemon__genesis_add_validator(json_t *g, const char *name,
            : 0;
 }
 
+/* 1,000 STOS: the deposit of each node a new network registers. */
+#define NODE_DEPOSIT "1000000000000000000000"
+/* 1 TiB offered by each storage node of a new network. */
+#define NODE_CAPACITY 1099511627776LL
+
+int st_daemon__genesis_add_node(json_t *g, const char *list, const char *name,
+                                const uint8_t pk[ST_PUBKEY_LEN], const char *owner,
+                                const char *network_address) {
+  char hex[2 * ST_PUBKEY_LEN + 1];
+  st_hex_encode(pk, ST_PUBKEY_LEN, hex, sizeof(hex));
+  json_t *arr = json_object_get(g, list);
+  if (!arr) {
+    arr = json_array();
+    if (!arr || json_object_set_new(g, list, arr) != 0)
+      return ST_ENOMEM;
+  }
+  json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s}", "pub_key", hex, "owner", owner, "deposit",
+                        NODE_DEPOSIT, "network_address", network_address, "moniker", name);
+  if (e && strcmp(list, "resource_nodes") == 0) {
+    json_object_set_new(e, "node_type", json_integer(4));
+    json_object_set_new(e, "capacity", json_integer(NODE_CAPACITY));
+  }
+  return !e || json_array_append_new(arr, e) ? ST_ENOMEM : 0;
+}
+
 int st_daemon__genesis_add_account(json_t *g, const char *address, const char *balance) {
   return json_array_append_new(json_object_get(g, "accounts"),
                                json_pack("{s:s,s:s}", "address", address, "balance",
@@ -122,6 +147,11 @@ int st_daemon__dev_genesis(const char *home) {
     rc = st_daemon__genesis_new("stratos-dev", &g);
   if (rc == 0)
     rc = st_daemon__genesis_add_validator(g, "dev", pk, 10, addr);
+  /* The one node is also the meta chain's authority and a storage node. */
+  if (rc == 0)
+    rc = st_daemon__genesis_add_node(g, "meta_nodes", "dev", pk, addr, "127.0.0.1:26656");
+  if (rc == 0)
+    rc = st_daemon__genesis_add_node(g, "resource_nodes", "dev", pk, addr, "127.0.0.1:26656");
   if (rc == 0)
     rc = st_daemon__genesis_add_account(g, addr, FUNDED_BALANCE);
   if (rc == 0)

@@ -36,9 +36,21 @@ static void usage(FILE *f) {
           "      gov submit --title T [--description D] --change KEY=JSON... [--deposit AMT]\n"
           "      gov deposit --proposal ID --amount AMT\n"
           "      gov vote --proposal ID --option yes|no|abstain|veto\n"
-          "    AMT is wei or STOS with a suffix (1.5stos); addresses are st1...; the fee\n"
-          "    is the chain's minimum unless --fee; --generate-only prints the signed tx\n"
-          "    in base64 instead of broadcasting it.\n"
+          "      create-resource-node (--pubkey HEX | --node-home DIR) --deposit AMT\n"
+          "                           [--type 4] --capacity BYTES\n"
+          "                           --network-address HOST:PORT --moniker NAME\n"
+          "      update-resource-deposit --node NODE --amount AMT [--decrease]\n"
+          "      remove-resource-node --node NODE\n"
+          "      create-meta-node (--pubkey HEX | --node-home DIR) --deposit AMT\n"
+          "                       --network-address HOST:PORT --moniker NAME\n"
+          "      meta-vote --candidate NODE --voter NODE (--approve | --reject)\n"
+          "      kick-meta --target NODE --voter NODE (--kick | --keep)\n"
+          "      remove-meta-node --node NODE\n"
+          "      prepay --amount AMT [--beneficiary ADDR] (default: the sender)\n"
+          "    AMT is wei or STOS with a suffix (1.5stos); addresses are st1..., nodes\n"
+          "    stsds1... (the address of the node key); --type is a bitmask of storage 4,\n"
+          "    database 2, computation 1; the fee is the chain's minimum unless --fee;\n"
+          "    --generate-only prints the signed tx in base64 instead of broadcasting it.\n"
           "  stratosd query QUERY [--rpc URL | --home DIR]\n"
           "    queries (printed as JSON):\n"
           "      account ADDR | tx HASH | block [HEIGHT]\n"
@@ -48,6 +60,9 @@ static void usage(FILE *f) {
           "      redelegations --delegator ADDR\n"
           "      rewards ADDR [--validator ADDR]\n"
           "      proposals [--status S] | proposal ID | params | pools\n"
+          "      resource-nodes [--status active|removed] | resource-node NODE\n"
+          "      meta-nodes [--status active|pending|removed|rejected|kicked]\n"
+          "      meta-node NODE | ozone-price [--amount AMT (1stos)] | prepay-pool\n"
           "    lists take [--page N] [--per-page N] (30, at most 100).\n"
           "  stratosd version\n"
           "\n"
@@ -87,6 +102,8 @@ int main(int argc, char **argv) {
     return st_daemon__cmd_tx(argc, argv);
   if (strcmp(cmd, "query") == 0)
     return st_daemon__cmd_query(argc, argv);
+  if (strcmp(cmd, "heartbeat") == 0)
+    return st_daemon__cmd_heartbeat(argc, argv);
   if (strcmp(cmd, "version") == 0) {
     if (argc > 2) {
       fprintf(stderr, "stratosd: version takes no arguments (got %s)\n", argv[2]);

@@ -186,6 +186,13 @@ int st_daemon__cmd_testnet(int argc, char **argv) {
     }
     if (rc == 0 && i < nval)
       rc = st_daemon__genesis_add_validator(g, n->name, n->pk, 10, n->wallet);
+    char netaddr[32];
+    snprintf(netaddr, sizeof(netaddr), "127.0.0.1:%u", n->p2p);
+    if (rc == 0 && n->roles == ST_ROLE_META)
+      rc = st_daemon__genesis_add_node(g, "meta_nodes", n->name, n->pk, n->wallet, netaddr);
+    if (rc == 0 && n->roles == ST_ROLE_RESOURCE)
+      rc = st_daemon__genesis_add_node(g, "resource_nodes", n->name, n->pk, n->wallet,
+                                       netaddr);
     if (rc == 0)
       rc = st_daemon__genesis_add_account(g, n->wallet, FUNDED_BALANCE);
   }

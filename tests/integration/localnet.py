@@ -57,14 +57,14 @@ def free_base_port(count):
 
 class Localnet:
     def __init__(self, owner, validators=4, accounts=0, consensus=None,
-                 genesis_edit=None, full=0):
+                 genesis_edit=None, full=0, meta=0, resource=0):
         self.owner = owner
         self.dir = os.path.join(harness.new_tmpdir(owner, "st-lnet-"), "net")
-        n = validators + full
+        n = validators + full + meta + resource
         self.base = free_base_port(3 * n)
         rc, out, err = harness.run(
             ["testnet", "--out", self.dir, "--validators", str(validators),
-             "--full", str(full),
+             "--full", str(full), "--meta", str(meta), "--resource", str(resource),
              "--accounts", str(accounts), "--base-port", str(self.base),
              "--chain-id", "itest-chain"], timeout=120)
         if rc != 0:
@@ -93,7 +93,8 @@ class Localnet:
         args = ["--rpc.laddr=127.0.0.1:%d" % p["rpc"],
                 "--gateway.laddr=127.0.0.1:%d" % p["gateway"],
                 "--p2p.laddr=127.0.0.1:%d" % p["p2p"]] + list(extra)
-        self.nodes[i] = Node(self.owner, spec["home"], roles="value", extra=args)
+        roles = ",".join(spec.get("roles") or ["value"])
+        self.nodes[i] = Node(self.owner, spec["home"], roles=roles, extra=args)
         return self.nodes[i]
 
     def start_all(self, extra=()):

@@ -296,7 +296,8 @@ static void test_validators(void **state) {
            "\"max_rate\":\"0.200000000000000000\",\"max_change_rate\":\"0.010000000000000000\","
            "\"updated_ms\":1000},\"min_self_delegation\":\"1000000000000000000\","
            "\"unbonding_height\":0,\"unbonding_time_ms\":0,\"missed_blocks\":2}",
-           opn(f, VA), pk, a(cons, consn));
+           opn(f, VA), pk,
+           (st_addr_encode(ST_HRP_NODE, cons, consn, sizeof(consn)), consn));
   assert_json(json_array_get(json_object_get(r, "validators"), 0), want);
   /* VB: jailed (no power), unbonding, tombstoned. */
   json_t *vb = json_array_get(json_object_get(r, "validators"), b_first ? 1 : 2);
