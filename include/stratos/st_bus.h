@@ -47,6 +47,9 @@ typedef enum st_msg_type {
   ST_MSG_NET_BAN,       /* any -> net: st_net_ban_t */
   /* rpc (st_rpc.h) */
   ST_MSG_RPC_EVENT,     /* any -> rpc: json_t* event for WebSocket subscribers */
+  /* meta (st_meta.h) */
+  ST_MSG_PLACE_REQ,     /* any -> meta: st_place_req_t; reply ST_MSG_PLACE: st_place_reply_t */
+  ST_MSG_PLACE,
   ST_MSG_TEST_BASE = 1000 /* unit tests use types from here */
 } st_msg_type;
 

@@ -98,11 +98,14 @@ typedef struct st_cons_app {
   int (*propose)(void *ud, int64_t height, size_t max_bytes, size_t max_txs,
                  st_cons_txlist_t *out);
   /* Checks a proposed block's txs (decoding, signatures, nonces in order,
-   * balances). 0 accepts; any error makes the engine prevote nil. Must
-   * not change state. */
+   * balances). 0 accepts; any error makes the engine prevote nil, but
+   * ST_EAGAIN means "cannot judge yet" (nothing is cached, the engine
+   * asks again on its next tick and never halts over it). Must not
+   * change state. */
   int (*validate)(void *ud, int64_t height, size_t ntxs, const uint8_t *const *txs,
                   const size_t *lens);
-  /* Applies a decided block inside txn (the engine commits txn after
+  /* Applies a decided block inside txn (ST_EAGAIN: not yet; the engine
+   * retries later instead of halting). The engine commits txn after
    * storing the block). Returns the app hash after the block, the hash of
    * the tx results, and, if the validator set changes for height+2 (as in
    * CometBFT: updates at H take effect at H+2), fills next (the whole new

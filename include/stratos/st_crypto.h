@@ -48,6 +48,7 @@ enum st_domain {
   ST_DOM_VALSET = 0x12,
   ST_DOM_TX_RESULTS = 0x13,
   ST_DOM_MODULE = 0x14,
+  ST_DOM_META_SYNC = 0x15,
 };
 
 /* Initializes libsodium. Safe to call more than once. */

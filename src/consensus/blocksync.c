@@ -113,6 +113,8 @@ static void try_apply(st_cons_t *c) {
     int32_t round = cm->round;
     stratos__cons__commit__free_unpacked(cm, NULL);
     rc = st_cons__check_block(c, q->blk, c->h, &why);
+    if (rc == ST_EAGAIN)
+      return; /* the application is not ready: the block stays queued */
     if (rc == ST_EPROTO) {
       snprintf(c->why, sizeof(c->why), "%s", why);
       req_clear(q);

@@ -454,6 +454,7 @@ struct st_cons {
   size_t nown, capown;
   bool waiting_txs, txs_avail;
   bool in_eval, eval_again;
+  bool app_wait;  /* the application answered ST_EAGAIN: evaluate again on the tick */
   bool replaying, halted, started, closing;
   int32_t decided_round;
 

@@ -312,6 +312,14 @@ int st_cons__check_block(st_cons_t *c, st_cons__block_t *b, int64_t height,
     int arc = c->app.validate(c->app_ud, height, n, txs, lens);
     free(txs);
     free(lens);
+    if (arc == ST_EAGAIN) {
+      /* Not a verdict: the application cannot judge yet (the meta chain
+       * waiting for its value block). Nothing is cached; ask again. */
+      c->app_wait = true;
+      snprintf(b->why, sizeof(b->why), "the application cannot judge the block yet");
+      *why = b->why;
+      return ST_EAGAIN;
+    }
     if (arc != 0) {
       rc = ST_EINVAL;
       snprintf(b->why, sizeof(b->why), "the application refused the txs: %s",
@@ -611,6 +619,10 @@ static void on_t_tick(uv_timer_t *t) {
   uint64_t now = uv_now(c->node->loop);
   if (now - c->last_roundstep_ms >= ST_CONS__ROUNDSTEP_MS)
     st_cons__broadcast_roundstep(c);
+  if (c->app_wait) {
+    c->app_wait = false;
+    st_cons__evaluate(c);
+  }
   st_cons__sync_tick(c);
 }
 
@@ -859,7 +871,10 @@ static bool try_decide(st_cons_t *c) {
     if (!b)
       continue;
     const char *why;
-    if (st_cons__check_block(c, b, c->h, &why) != 0) {
+    int crc = st_cons__check_block(c, b, c->h, &why);
+    if (crc == ST_EAGAIN)
+      return true; /* the tick asks again */
+    if (crc != 0) {
       if (b->app_hash_bad) {
         st_cons__halt_app_hash(c, c->h, b->hdr->app_hash.data);
       } else {
@@ -1223,6 +1238,17 @@ int st_cons__apply_block(st_cons_t *c, st_cons__block_t *b, const uint8_t *commi
   }
   if (c->app.finalize) {
     rc = c->app.finalize(c->app_ud, txn, &ab, app_hash, results, &next, &changed);
+    if (rc == ST_EAGAIN) {
+      /* The application cannot apply it yet: no harm done, try later. */
+      st_txn_abort(txn);
+      free(txs);
+      free(lens);
+      free(signers);
+      free(evs);
+      free(next.v);
+      c->app_wait = true;
+      return ST_EAGAIN;
+    }
     if (rc != 0) {
       ST_ERROR(c->tag, "the application failed to finalize block %" PRId64 ": %s", h,
                st_strerror(rc));
