@@ -6,6 +6,7 @@
 #define STRATOS_ST_META_H
 
 #include <stdint.h>
+#include <jansson.h>
 #include <stratos/st_bus.h>
 #include <stratos/st_bytes.h>
 #include <stratos/st_crypto.h>
@@ -31,6 +32,14 @@ typedef struct st_place_reply {
   uint8_t nodes[ST_PLACE_REPLICAS_MAX][ST_ADDR_LEN];
   char addrs[ST_PLACE_REPLICAS_MAX][129]; /* their network addresses */
 } st_place_reply_t;
+
+/* The meta chain's view of resource node addr, as this node has it:
+ * {mining_status: online|offline|suspended|removed, last_heartbeat_ms,
+ * score, meta_height}. ST_ENOENT when this node runs no meta chain or does
+ * not know the node. Opens its own read transaction: call it with none
+ * open on this thread. */
+struct st_node;
+int st_meta_liveness(struct st_node *node, const uint8_t addr[ST_ADDR_LEN], json_t **out);
 
 /* Builds a resource node's heartbeat (a MetaTx of proto/meta.proto),
  * signed by kp under ST_DOM_HEARTBEAT and meta_chain_id

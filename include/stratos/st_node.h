@@ -36,6 +36,9 @@ typedef struct st_node {
    * their methods and routes on them. */
   st_rpc_t *rpc;
   st_http_t *gateway;
+  /* Set by the meta module when this node runs the meta chain, for the
+   * read-only views of st_meta.h. */
+  struct st_meta *meta;
   /* Bound ports, set by the rpc and gateway modules once listening. */
   uint16_t rpc_port;
   uint16_t gw_port;

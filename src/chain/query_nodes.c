@@ -14,6 +14,7 @@
 #include <string.h>
 #include <stratos/st_err.h>
 #include <stratos/st_log.h>
+#include <stratos/st_meta.h>
 #include "chain/nodes.h"
 
 #define PER_PAGE_DEFAULT 30
@@ -351,7 +352,18 @@ int st_chain__q_meta_nodes(st_chain_t *ch, json_t *params, json_t **result, char
 
 int st_chain__q_resource_node(st_chain_t *ch, json_t *params, json_t **result, char *err,
                               size_t cap) {
-  return q_one(ch, false, params, result, err, cap);
+  int rc = q_one(ch, false, params, result, err, cap);
+  /* On a meta node, the mining status the meta chain keeps. */
+  uint8_t a[ST_ADDR_LEN];
+  json_t *lv = NULL;
+  json_t *addr = rc == 0 ? json_object_get(*result, "address") : NULL;
+  if (json_is_string(addr) && ch->node &&
+      st_addr_decode(json_string_value(addr), ST_HRP_NODE, a) == 0 &&
+      st_meta_liveness(ch->node, a, &lv) == 0) {
+    json_object_update(*result, lv);
+    json_decref(lv);
+  }
+  return rc;
 }
 
 int st_chain__q_meta_node(st_chain_t *ch, json_t *params, json_t **result, char *err,

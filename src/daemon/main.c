@@ -64,6 +64,8 @@ static void usage(FILE *f) {
           "      meta-nodes [--status active|pending|removed|rejected|kicked]\n"
           "      meta-node NODE | ozone-price [--amount AMT (1stos)] | prepay-pool\n"
           "    lists take [--page N] [--per-page N] (30, at most 100).\n"
+          "  stratosd heartbeat --home DIR [--key FILE] [--time-ms T]\n"
+          "    prints a signed resource-node heartbeat (base64) for broadcast_heartbeat\n"
           "  stratosd version\n"
           "\n"
           "start and dev also take --section.key=value to override one key of\n"

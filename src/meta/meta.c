@@ -240,6 +240,27 @@ static void m_resource_status(st_rpc_call_t *call, json_t *params, void *ud) {
                                 (json_int_t)m->last_height));
 }
 
+int st_meta_liveness(struct st_node *node, const uint8_t addr[ST_ADDR_LEN], json_t **out) {
+  st_meta_t *m = node ? node->meta : NULL;
+  rq_t r;
+  st_meta__rnode_t n;
+  if (!m)
+    return ST_ENOENT;
+  int rc = rq_open(m, &r);
+  if (rc != 0)
+    return rc;
+  rc = st_meta__rnode_get(&r.ov, addr, &n);
+  rq_close(&r);
+  if (rc != 0)
+    return rc;
+  json_t *j = rnode_json(&n);
+  *out = json_pack("{s:O,s:O,s:O,s:I}", "mining_status", json_object_get(j, "mining_status"),
+                   "last_heartbeat_ms", json_object_get(j, "last_heartbeat_ms"), "score",
+                   json_object_get(j, "score"), "meta_height", (json_int_t)m->last_height);
+  json_decref(j);
+  return *out ? 0 : ST_ENOMEM;
+}
+
 static void m_broadcast_heartbeat(st_rpc_call_t *call, json_t *params, void *ud) {
   st_meta_t *m = ud;
   static const char *const allowed[] = {"tx", NULL};
@@ -419,6 +440,8 @@ static void meta_free(mod_t *md) {
   st_meta_t *m = md->m;
   if (!m)
     return;
+  if (md->node->meta == m)
+    md->node->meta = NULL;
   if (m->cons)
     st_cons_free(m->cons);
   if (m->hb_timer)
@@ -501,6 +524,7 @@ static int meta_init(st_node_t *node, void **state) {
   }
   if (node->rpc)
     rpc_register(m, node->rpc);
+  node->meta = m;
   ST_INFO("meta", "meta chain %s: %zu authorities, %zu resource nodes", m->gen.chain_id,
           m->gen.auth.n, m->gen.nres);
   return 0;

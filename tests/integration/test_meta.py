@@ -113,6 +113,12 @@ class MetaChainTest(NodeTestCase):
         wait("the stopped resource node offline everywhere", lambda: all(
             mn.resource_status(n, addr)["mining_status"] == "offline"
             for n in mn.meta_nodes()), timeout=60)
+        # The registry's view on a meta node carries the mining status too.
+        rn = mn.meta_nodes()[0].result("resource_node", {"address": addr})
+        self.assertEqual(rn["mining_status"], "offline")
+        self.assertEqual(rn["status"], "active")
+        self.assertEqual(rn["score"], 10000)
+        self.assertGreater(rn["last_heartbeat_ms"], 0)
         # Placement never picks it: four replicas asked, three online nodes.
         for n in mn.meta_nodes():
             for s in range(20):
