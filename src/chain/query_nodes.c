@@ -280,7 +280,7 @@ static int q_list(st_chain_t *ch, bool meta, json_t *params, json_t **result, ch
   if ((rc = reader_open(ch, &r, err, cap)) != 0)
     return rc;
   st_chain__node_t *v = NULL;
-  size_t n = 0, m = 0, first, count;
+  size_t n = 0, m = 0, first = 0, count = 0;
   json_t *list = NULL;
   int e = st_chain__nodes_list(&r.c, meta, &v, &n);
   if (e != 0) {
