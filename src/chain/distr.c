@@ -77,18 +77,55 @@ static size_t hist_key(uint8_t *k, const uint8_t op[ST_ADDR_LEN], uint64_t perio
   return 9 + ST_ADDR_LEN;
 }
 
-static int hist_get(st_chain__ctx_t *c, const uint8_t op[ST_ADDR_LEN], uint64_t period,
-                    st_u128 *ratio) {
+/* A period's record: the running sum (16) and how many still need it
+ * (4): the open period that follows it, each delegation that started
+ * from it, each slash recorded at it. At zero it is deleted, so the
+ * records a validator keeps grow with its delegations, not its past. */
+static int hist_read(st_chain__ctx_t *c, const uint8_t op[ST_ADDR_LEN], uint64_t period,
+                     st_u128 *ratio, uint32_t *refs) {
   uint8_t k[9 + ST_ADDR_LEN];
   const uint8_t *p;
   size_t n;
   int rc = st_chain__ov_read(c->ov, SP, k, hist_key(k, op, period), &p, &n);
   if (rc != 0)
     return rc == ST_ENOENT ? ST_ECORRUPT : rc;
-  if (n != 16)
+  if (n != 20)
     return ST_ECORRUPT;
   *ratio = st_chain__get128(p);
+  *refs = st_chain__rd32(p + 16);
   return 0;
+}
+
+static int hist_get(st_chain__ctx_t *c, const uint8_t op[ST_ADDR_LEN], uint64_t period,
+                    st_u128 *ratio) {
+  uint32_t refs;
+  return hist_read(c, op, period, ratio, &refs);
+}
+
+static int hist_put(st_chain__ctx_t *c, const uint8_t op[ST_ADDR_LEN], uint64_t period,
+                    st_u128 ratio, uint32_t refs) {
+  uint8_t k[9 + ST_ADDR_LEN], v[20];
+  st_chain__put128(v, ratio);
+  st_chain__be32(v + 16, refs);
+  return st_chain__ov_write(c->ov, SP, k, hist_key(k, op, period), v, sizeof(v));
+}
+
+/* Adds delta (+1 or -1) to a period's references; deletes it at zero. */
+static int hist_ref(st_chain__ctx_t *c, const uint8_t op[ST_ADDR_LEN], uint64_t period,
+                    int delta) {
+  st_u128 ratio;
+  uint32_t refs;
+  int rc = hist_read(c, op, period, &ratio, &refs);
+  if (rc != 0)
+    return rc;
+  if (delta < 0 && refs == 0)
+    return ST_ECORRUPT;
+  refs = delta < 0 ? refs - 1 : refs + 1;
+  if (refs == 0) {
+    uint8_t k[9 + ST_ADDR_LEN];
+    return st_chain__ov_del(c->ov, SP, k, hist_key(k, op, period));
+  }
+  return hist_put(c, op, period, ratio, refs);
 }
 
 static int out_add(st_chain__ctx_t *c, const uint8_t op[ST_ADDR_LEN], st_u128 add,
@@ -108,7 +145,7 @@ int st_chain__distr_val_init(st_chain__ctx_t *c, const uint8_t op[ST_ADDR_LEN]) 
   uint8_t k[9 + ST_ADDR_LEN];
   int rc = cur_put(c, op, 1, 0);
   if (rc == 0)
-    rc = write_u128(c, k, hist_key(k, op, 0), 0);
+    rc = hist_put(c, op, 0, 0, 1);
   if (rc == 0)
     rc = write_u128(c, k, st_chain__k1(k, ST_K_D_COMM, op), 0);
   if (rc == 0)
@@ -121,7 +158,6 @@ int st_chain__distr_val_init(st_chain__ctx_t *c, const uint8_t op[ST_ADDR_LEN]) 
 static int close_period(st_chain__ctx_t *c, const st_val_t *v, uint64_t *closed) {
   uint64_t k;
   st_u128 r, prev, add = 0;
-  uint8_t hk[9 + ST_ADDR_LEN];
   int rc = cur_get(c, v->operator_, &k, &r);
   if (rc != 0 || (rc = hist_get(c, v->operator_, k - 1, &prev)) != 0)
     return rc;
@@ -133,7 +169,9 @@ static int close_period(st_chain__ctx_t *c, const st_val_t *v, uint64_t *closed)
   } else if (r && (rc = st_u128_muldiv(r, ST_DEC_ONE, v->tokens, &add)) != 0) {
     return rc;
   }
-  if ((rc = write_u128(c, hk, hist_key(hk, v->operator_, k), prev + add)) != 0 ||
+  /* The new period holds k; k - 1 loses the hold of the period after it. */
+  if ((rc = hist_put(c, v->operator_, k, prev + add, 1)) != 0 ||
+      (rc = hist_ref(c, v->operator_, k - 1, -1)) != 0 ||
       (rc = cur_put(c, v->operator_, k + 1, 0)) != 0)
     return rc;
   *closed = k;
@@ -229,6 +267,24 @@ static int rewards_until(st_chain__ctx_t *c, const uint8_t del[ST_ADDR_LEN],
   return 0;
 }
 
+/* Removes the starting record of (del, v), releasing its period. */
+static int start_drop(st_chain__ctx_t *c, const uint8_t del[ST_ADDR_LEN], const st_val_t *v) {
+  uint8_t k[1 + 2 * ST_ADDR_LEN];
+  const uint8_t *p;
+  size_t n, kl = start_key(k, del, v->operator_);
+  int rc = st_chain__ov_read(c->ov, SP, k, kl, &p, &n);
+  if (rc == ST_ENOENT)
+    return 0;
+  if (rc != 0)
+    return rc;
+  if (n != 32)
+    return ST_ECORRUPT;
+  uint64_t period = st_chain__rd64(p);
+  if ((rc = st_chain__ov_del(c->ov, SP, k, kl)) != 0)
+    return rc;
+  return hist_ref(c, v->operator_, period, -1);
+}
+
 int st_chain__distr_settle(st_chain__ctx_t *c, const uint8_t del[ST_ADDR_LEN],
                            const st_val_t *v) {
   uint64_t closed;
@@ -245,7 +301,7 @@ int st_chain__distr_settle(st_chain__ctx_t *c, const uint8_t del[ST_ADDR_LEN],
   if ((rc = st_chain__xfer(c, st_chain__macc(ST_MACC_DISTR), del, r)) != 0 ||
       (rc = out_add(c, v->operator_, 0, r)) != 0)
     return rc;
-  return st_chain__ov_del(c->ov, SP, k, start_key(k, del, v->operator_));
+  return start_drop(c, del, v);
 }
 
 int st_chain__distr_restart(st_chain__ctx_t *c, const uint8_t del[ST_ADDR_LEN],
@@ -254,15 +310,21 @@ int st_chain__distr_restart(st_chain__ctx_t *c, const uint8_t del[ST_ADDR_LEN],
   st_u128 shares, r;
   uint64_t period;
   size_t kl = start_key(k, del, v->operator_);
-  int rc = st_chain__del_get(c, del, v->operator_, &shares);
+  /* A start left over (no settle before) releases its period first. */
+  int rc = start_drop(c, del, v);
+  if (rc != 0)
+    return rc;
+  rc = st_chain__del_get(c, del, v->operator_, &shares);
   if (rc == ST_ENOENT || (rc == 0 && shares == 0))
-    return st_chain__ov_del(c->ov, SP, k, kl);
+    return 0;
   if (rc != 0 || (rc = cur_get(c, v->operator_, &period, &r)) != 0)
     return rc;
   st_chain__be64(val, period - 1);
   st_chain__put128(val + 8, st_chain__val_tokens_of(v, shares));
   st_chain__be64(val + 24, (uint64_t)c->height);
-  return st_chain__ov_write(c->ov, SP, k, kl, val, sizeof(val));
+  if ((rc = st_chain__ov_write(c->ov, SP, k, kl, val, sizeof(val))) != 0)
+    return rc;
+  return hist_ref(c, v->operator_, period - 1, +1);
 }
 
 int st_chain__distr_on_slash(st_chain__ctx_t *c, const st_val_t *v, st_u128 fraction) {
@@ -274,7 +336,9 @@ int st_chain__distr_on_slash(st_chain__ctx_t *c, const st_val_t *v, st_u128 frac
   st_chain__k1(k, ST_K_D_SLASH, v->operator_);
   st_chain__be64(k + 1 + ST_ADDR_LEN, (uint64_t)c->height);
   st_chain__be64(k + 9 + ST_ADDR_LEN, closed);
-  return write_u128(c, k, sizeof(k), fraction);
+  if ((rc = write_u128(c, k, sizeof(k), fraction)) != 0)
+    return rc;
+  return hist_ref(c, v->operator_, closed, +1); /* the slash holds its period */
 }
 
 int st_chain__distr_withdraw_commission(st_chain__ctx_t *c, const st_val_t *v,

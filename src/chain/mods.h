@@ -46,7 +46,7 @@ enum {
   ST_K_SIGN_INFO = 0x30,  /* consensus address(20) -> st_sign_info_t */
   ST_K_MISSED = 0x31,     /* consensus address(20) chunk(4) -> 128-byte bitmap */
   ST_K_D_CUR = 0x40,      /* operator(20) -> period(8) rewards(16) */
-  ST_K_D_HIST = 0x41,     /* operator(20) period(8) -> cumulative ratio(16) */
+  ST_K_D_HIST = 0x41,     /* operator(20) period(8) -> cumulative ratio(16) refs(4) */
   ST_K_D_COMM = 0x42,     /* operator(20) -> accumulated commission(16) */
   ST_K_D_START = 0x43,    /* delegator(20) operator(20) -> period(8) stake(16) height(8) */
   ST_K_D_SLASH = 0x44,    /* operator(20) height(8) period(8) -> fraction(16) */
