@@ -279,6 +279,17 @@ int st_chain__ov_del(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_
 int st_chain__ov_scan(st_chain__overlay_t *ov, uint8_t sp, const void *prefix, size_t plen,
                       st_kv_scan_cb cb, void *ud);
 
+/* Fixed-width values: a missing key reads as 0; a value of another width
+ * is ST_ECORRUPT. */
+int st_chain__ov_read_u64(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,
+                          uint64_t *out);
+int st_chain__ov_read_u128(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,
+                           st_u128 *out);
+int st_chain__ov_write_u64(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,
+                           uint64_t v);
+int st_chain__ov_write_u128(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,
+                            st_u128 v);
+
 /* A tx's changes: after ov_begin, ov_end(false) undoes every change made
  * since, ov_end(true) keeps them. */
 void st_chain__ov_begin(st_chain__overlay_t *ov);

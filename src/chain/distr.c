@@ -28,24 +28,11 @@
 /* ---- records ---- */
 
 static int read_u128(st_chain__ctx_t *c, const uint8_t *k, size_t kl, st_u128 *out) {
-  const uint8_t *p;
-  size_t n;
-  *out = 0;
-  int rc = st_chain__ov_read(c->ov, SP, k, kl, &p, &n);
-  if (rc == ST_ENOENT)
-    return 0;
-  if (rc != 0)
-    return rc;
-  if (n != 16)
-    return ST_ECORRUPT;
-  *out = st_chain__get128(p);
-  return 0;
+  return st_chain__ov_read_u128(c->ov, SP, k, kl, out);
 }
 
 static int write_u128(st_chain__ctx_t *c, const uint8_t *k, size_t kl, st_u128 v) {
-  uint8_t b[16];
-  st_chain__put128(b, v);
-  return st_chain__ov_write(c->ov, SP, k, kl, b, sizeof(b));
+  return st_chain__ov_write_u128(c->ov, SP, k, kl, v);
 }
 
 static int cur_get(st_chain__ctx_t *c, const uint8_t op[ST_ADDR_LEN], uint64_t *period,

@@ -524,6 +524,54 @@ int st_chain__ov_scan(st_chain__overlay_t *ov, uint8_t sp, const void *prefix, s
   return rc < 0 ? rc : 0;
 }
 
+/* Reads a value of exactly width bytes into out (zeros when missing). */
+static int read_fixed(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,
+                      uint8_t *out, size_t width) {
+  const uint8_t *p;
+  size_t n;
+  int rc = st_chain__ov_read(ov, sp, key, klen, &p, &n);
+  memset(out, 0, width);
+  if (rc == ST_ENOENT)
+    return 0;
+  if (rc != 0)
+    return rc;
+  if (n != width)
+    return ST_ECORRUPT;
+  memcpy(out, p, width);
+  return 0;
+}
+
+int st_chain__ov_read_u64(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,
+                          uint64_t *out) {
+  uint8_t b[8];
+  int rc = read_fixed(ov, sp, key, klen, b, sizeof(b));
+  *out = rc == 0 ? st_chain__rd64(b) : 0;
+  return rc;
+}
+
+int st_chain__ov_read_u128(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,
+                           st_u128 *out) {
+  uint8_t b[16];
+  int rc = read_fixed(ov, sp, key, klen, b, sizeof(b));
+  *out = rc == 0 ? ((st_u128)st_chain__rd64(b) << 64) | st_chain__rd64(b + 8) : 0;
+  return rc;
+}
+
+int st_chain__ov_write_u64(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,
+                           uint64_t v) {
+  uint8_t b[8];
+  st_chain__be64(b, v);
+  return st_chain__ov_write(ov, sp, key, klen, b, sizeof(b));
+}
+
+int st_chain__ov_write_u128(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,
+                            st_u128 v) {
+  uint8_t b[16];
+  st_chain__be64(b, (uint64_t)(v >> 64));
+  st_chain__be64(b + 8, (uint64_t)v);
+  return st_chain__ov_write(ov, sp, key, klen, b, sizeof(b));
+}
+
 int st_chain__ov_get(st_chain__overlay_t *ov, const uint8_t addr[ST_ADDR_LEN],
                      st_chain__acct_t *out) {
   const uint8_t *v;

@@ -32,18 +32,6 @@ static const char K_APP_HASH[] = "app_hash";
 
 /* ---- records ---- */
 
-static void put64(uint8_t *p, uint64_t v) { st_chain__be64(p, v); }
-static uint64_t get64(const uint8_t *p) { return st_chain__rd64(p); }
-
-static void put128(uint8_t *p, st_u128 v) {
-  put64(p, (uint64_t)(v >> 64));
-  put64(p + 8, (uint64_t)v);
-}
-
-static st_u128 get128(const uint8_t *p) {
-  return ((st_u128)get64(p) << 64) | get64(p + 8);
-}
-
 static size_t key1(uint8_t *k, uint8_t kind, const uint8_t *a, size_t n) {
   k[0] = kind;
   memcpy(k + 1, a, n);
@@ -70,15 +58,15 @@ int st_meta__rnode_get(st_chain__overlay_t *ov, const uint8_t addr[ST_ADDR_LEN],
   r->status = p[53];
   r->suspended = p[54] != 0;
   r->online = p[55] != 0;
-  r->capacity = get64(p + 56);
-  r->deposit = get128(p + 64);
-  r->last_hb_ms = (int64_t)get64(p + 80);
-  r->hb_time_ms = (int64_t)get64(p + 88);
+  r->capacity = st_chain__rd64(p + 56);
+  r->deposit = st_chain__get128(p + 64);
+  r->last_hb_ms = (int64_t)st_chain__rd64(p + 80);
+  r->hb_time_ms = (int64_t)st_chain__rd64(p + 88);
   r->score = st_chain__rd32(p + 96);
-  r->used = get64(p + 100);
-  r->free_ = get64(p + 108);
-  r->served = get64(p + 116);
-  r->slices = get64(p + 124);
+  r->used = st_chain__rd64(p + 100);
+  r->free_ = st_chain__rd64(p + 108);
+  r->served = st_chain__rd64(p + 116);
+  r->slices = st_chain__rd64(p + 124);
   memcpy(r->netaddr, p + RNODE_FIXED, n - RNODE_FIXED);
   r->netaddr[n - RNODE_FIXED] = '\0';
   return 0;
@@ -95,15 +83,15 @@ int st_meta__rnode_put(st_chain__overlay_t *ov, const st_meta__rnode_t *r) {
   v[53] = r->status;
   v[54] = r->suspended;
   v[55] = r->online;
-  put64(v + 56, r->capacity);
-  put128(v + 64, r->deposit);
-  put64(v + 80, (uint64_t)r->last_hb_ms);
-  put64(v + 88, (uint64_t)r->hb_time_ms);
+  st_chain__be64(v + 56, r->capacity);
+  st_chain__put128(v + 64, r->deposit);
+  st_chain__be64(v + 80, (uint64_t)r->last_hb_ms);
+  st_chain__be64(v + 88, (uint64_t)r->hb_time_ms);
   st_chain__be32(v + 96, r->score);
-  put64(v + 100, r->used);
-  put64(v + 108, r->free_);
-  put64(v + 116, r->served);
-  put64(v + 124, r->slices);
+  st_chain__be64(v + 100, r->used);
+  st_chain__be64(v + 108, r->free_);
+  st_chain__be64(v + 116, r->served);
+  st_chain__be64(v + 124, r->slices);
   v[RNODE_FIXED - 1] = (uint8_t)nl;
   memcpy(v + RNODE_FIXED, r->netaddr, nl);
   return st_chain__ov_write(ov, ST_META__SP_REC, k,
@@ -114,24 +102,11 @@ int st_meta__rnode_put(st_chain__overlay_t *ov, const st_meta__rnode_t *r) {
 /* ---- the ozone ledger ---- */
 
 int st_meta__oz_get(st_chain__overlay_t *ov, const uint8_t addr[ST_ADDR_LEN], st_u128 *noz) {
-  const uint8_t *p;
-  size_t n;
-  *noz = 0;
-  int rc = st_chain__ov_read(ov, ST_META__SP_OZONE, addr, ST_ADDR_LEN, &p, &n);
-  if (rc == ST_ENOENT)
-    return 0;
-  if (rc != 0)
-    return rc;
-  if (n != 16)
-    return ST_ECORRUPT;
-  *noz = get128(p);
-  return 0;
+  return st_chain__ov_read_u128(ov, ST_META__SP_OZONE, addr, ST_ADDR_LEN, noz);
 }
 
 static int oz_put(st_chain__overlay_t *ov, const uint8_t addr[ST_ADDR_LEN], st_u128 noz) {
-  uint8_t v[16];
-  put128(v, noz);
-  return st_chain__ov_write(ov, ST_META__SP_OZONE, addr, ST_ADDR_LEN, v, sizeof(v));
+  return st_chain__ov_write_u128(ov, ST_META__SP_OZONE, addr, ST_ADDR_LEN, noz);
 }
 
 int st_meta__oz_credit(st_chain__overlay_t *ov, const uint8_t addr[ST_ADDR_LEN], st_u128 noz,
@@ -171,25 +146,16 @@ int st_meta__oz_debit(st_chain__overlay_t *ov, const uint8_t addr[ST_ADDR_LEN], 
 /* ---- genesis state ---- */
 
 static int applied_get(st_chain__overlay_t *ov, int64_t *h) {
-  const uint8_t *p;
-  size_t n;
   uint8_t k = ST_META__K_APPLIED;
-  int rc = st_chain__ov_read(ov, ST_META__SP_REC, &k, 1, &p, &n);
-  *h = 0;
-  if (rc == ST_ENOENT)
-    return 0;
-  if (rc != 0)
-    return rc;
-  if (n != 8)
-    return ST_ECORRUPT;
-  *h = (int64_t)get64(p);
-  return 0;
+  uint64_t v;
+  int rc = st_chain__ov_read_u64(ov, ST_META__SP_REC, &k, 1, &v);
+  *h = (int64_t)v;
+  return rc;
 }
 
 static int applied_put(st_chain__overlay_t *ov, int64_t h) {
-  uint8_t k = ST_META__K_APPLIED, v[8];
-  put64(v, (uint64_t)h);
-  return st_chain__ov_write(ov, ST_META__SP_REC, &k, 1, v, sizeof(v));
+  uint8_t k = ST_META__K_APPLIED;
+  return st_chain__ov_write_u64(ov, ST_META__SP_REC, &k, 1, (uint64_t)h);
 }
 
 static int genesis_apply(const st_meta__genesis_t *g, st_chain__overlay_t *ov) {
@@ -235,7 +201,7 @@ int st_meta__open(st_meta_t *m, st_store_t *store, st_meta__genesis_t *g) {
       rc = ST_ECONFIG;
     }
     if (rc == 0 && st_kv_get(txn, m->st.meta, K_HEIGHT, 6, &v, &n) == 0 && n == 8)
-      m->last_height = (int64_t)get64(v);
+      m->last_height = (int64_t)st_chain__rd64(v);
     st_txn_abort(txn);
     m->gen = *g;
     memset(g, 0, sizeof(*g));
@@ -287,7 +253,7 @@ typedef struct sync_hash {
 static int sync_step(void *ud, int64_t height, const uint8_t *ev, size_t len) {
   sync_hash_t *s = ud;
   uint8_t hdr[12];
-  put64(hdr, (uint64_t)height);
+  st_chain__be64(hdr, (uint64_t)height);
   st_chain__be32(hdr + 8, (uint32_t)len);
   st_hash_update(&s->c, hdr, sizeof(hdr));
   st_hash_update(&s->c, ev, len);
@@ -318,7 +284,7 @@ static int apply_prepay(apply_ctx_t *a, const uint8_t *p, size_t n) {
   bool applied;
   if (n != 32 + 20 + 16)
     return ST_ECORRUPT;
-  return st_meta__oz_credit(a->ov, p + 32, get128(p + 52), p, &applied);
+  return st_meta__oz_credit(a->ov, p + 32, st_chain__get128(p + 52), p, &applied);
 }
 
 static int apply_res_node(apply_ctx_t *a, const uint8_t *p, size_t n) {
@@ -336,8 +302,8 @@ static int apply_res_node(apply_ctx_t *a, const uint8_t *p, size_t n) {
   memcpy(r.pubkey, p + 20, 32);
   memcpy(r.owner, p + 52, 20);
   r.node_type = p[72];
-  r.capacity = get64(p + 73);
-  r.deposit = get128(p + 81);
+  r.capacity = st_chain__rd64(p + 73);
+  r.deposit = st_chain__get128(p + 81);
   r.status = p[97];
   r.suspended = p[98] != 0;
   memcpy(r.netaddr, p + 100, p[99]);
@@ -746,7 +712,7 @@ int st_meta__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
   if (rc == 0) {
     /* Txs either apply or are skipped: the results are the block's. */
     st_hash(ST_DOM_TX_RESULTS, b->hash, ST_HASH_LEN, results_hash);
-    put64(hk, (uint64_t)b->height);
+    st_chain__be64(hk, (uint64_t)b->height);
     rc = st_kv_put(txn, m->st.meta, K_HEIGHT, 6, hk, sizeof(hk));
     if (rc == 0)
       rc = st_kv_put(txn, m->st.meta, K_APP_HASH, 8, app_hash, ST_HASH_LEN);
