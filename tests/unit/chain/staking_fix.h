@@ -129,39 +129,6 @@ static inline uint64_t cur_period(fix_t *f, int op, st_u128 *rewards) {
   return st_chain__rd64(v);
 }
 
-/* The cumulative ratio S[period] of op. */
-static inline st_u128 ratio(fix_t *f, int op, uint64_t period) {
-  uint8_t k[9 + ST_ADDR_LEN];
-  const uint8_t *v;
-  size_t n;
-  st_chain__k1(k, ST_K_D_HIST, addr(op));
-  st_chain__be64(k + 1 + ST_ADDR_LEN, period);
-  assert_int_equal(st_chain__ov_read(&f->ov, ST_CHAIN__SP_STATE, k, sizeof(k), &v, &n), 0);
-  assert_int_equal(n, 16);
-  return st_chain__get128(v);
-}
-
-/* The starting record of (d, op): false when there is none. */
-static inline bool start_of(fix_t *f, int d, int op, uint64_t *period, st_u128 *stake,
-                            int64_t *height) {
-  uint8_t k[1 + 2 * ST_ADDR_LEN];
-  const uint8_t *v;
-  size_t n;
-  int rc = st_chain__ov_read(&f->ov, ST_CHAIN__SP_STATE, k,
-                             st_chain__k2(k, ST_K_D_START, addr(d), addr(op)), &v, &n);
-  assert_true(rc == 0 || rc == ST_ENOENT);
-  if (rc != 0)
-    return false;
-  assert_int_equal(n, 32);
-  if (period)
-    *period = st_chain__rd64(v);
-  if (stake)
-    *stake = st_chain__get128(v + 8);
-  if (height)
-    *height = (int64_t)st_chain__rd64(v + 24);
-  return true;
-}
-
 static inline bool in_last_set(fix_t *f, int op, int64_t *power) {
   uint8_t k[1 + ST_ADDR_LEN];
   const uint8_t *v;
@@ -190,7 +157,7 @@ static inline bool candidate(fix_t *f, int op, int64_t power) {
 typedef struct rec {
   uint8_t key[ST_CHAIN__KEY_MAX];
   size_t klen;
-  uint8_t val[64];
+  uint8_t val[256];
   size_t vlen;
 } rec_t;
 
@@ -235,6 +202,67 @@ static inline size_t count_kind(fix_t *f, uint8_t kind) {
   recs_t rs = scan_kind(f, kind);
   free(rs.r);
   return rs.n;
+}
+
+/* The record of op's closed period: S[period] (16) and how many still
+ * need it (4). Returns false when it is gone (nobody needed it). */
+static inline bool hist(fix_t *f, int op, uint64_t period, st_u128 *sum, uint32_t *refs) {
+  uint8_t k[9 + ST_ADDR_LEN];
+  const uint8_t *v;
+  size_t n;
+  st_chain__k1(k, ST_K_D_HIST, addr(op));
+  st_chain__be64(k + 1 + ST_ADDR_LEN, period);
+  int rc = st_chain__ov_read(&f->ov, ST_CHAIN__SP_STATE, k, sizeof(k), &v, &n);
+  assert_true(rc == 0 || rc == ST_ENOENT);
+  if (rc != 0)
+    return false;
+  assert_int_equal(n, 20);
+  if (sum)
+    *sum = st_chain__get128(v);
+  if (refs)
+    *refs = st_chain__rd32(v + 16);
+  return true;
+}
+
+/* The cumulative ratio S[period] of op (the record must be there). */
+static inline st_u128 ratio(fix_t *f, int op, uint64_t period) {
+  st_u128 s = 0;
+  assert_true(hist(f, op, period, &s, NULL));
+  return s;
+}
+
+/* The periods op keeps a record of, at most max, in order; returns how
+ * many there are. */
+static inline size_t hist_periods(fix_t *f, int op, uint64_t *out, size_t max) {
+  uint8_t pre[1 + ST_ADDR_LEN];
+  recs_t rs = scan(f, pre, st_chain__k1(pre, ST_K_D_HIST, addr(op)));
+  for (size_t i = 0; i < rs.n && i < max; i++) {
+    assert_int_equal(rs.r[i].klen, 9 + ST_ADDR_LEN);
+    out[i] = st_chain__rd64(rs.r[i].key + 1 + ST_ADDR_LEN);
+  }
+  free(rs.r);
+  return rs.n;
+}
+
+/* The starting record of (d, op): false when there is none. */
+static inline bool start_of(fix_t *f, int d, int op, uint64_t *period, st_u128 *stake,
+                            int64_t *height) {
+  uint8_t k[1 + 2 * ST_ADDR_LEN];
+  const uint8_t *v;
+  size_t n;
+  int rc = st_chain__ov_read(&f->ov, ST_CHAIN__SP_STATE, k,
+                             st_chain__k2(k, ST_K_D_START, addr(d), addr(op)), &v, &n);
+  assert_true(rc == 0 || rc == ST_ENOENT);
+  if (rc != 0)
+    return false;
+  assert_int_equal(n, 32);
+  if (period)
+    *period = st_chain__rd64(v);
+  if (stake)
+    *stake = st_chain__get128(v + 8);
+  if (height)
+    *height = (int64_t)st_chain__rd64(v + 24);
+  return true;
 }
 
 /* The unbonding entries of (d, op) in key order (height, seq). */
@@ -369,8 +397,16 @@ static inline void check_books(fix_t *f) {
   assert_true(pool(f, ST_MACC_BONDED) == bonded);
   assert_true(pool(f, ST_MACC_NOT_BONDED) == other);
 
-  /* nothing created, nothing lost but what was burnt */
-  assert_true(supply(f) + f->burnt == f->genesis);
+  /* nothing created, nothing lost but what was burnt; and every wei is
+   * in a known account: the fixture's or a module account */
+  static const int accts[] = {D1, D2, D3, D4, PAYER, OPA, OPB, OPC, OPD, OPE};
+  st_u128 known = 0;
+  for (size_t i = 0; i < sizeof(accts) / sizeof(accts[0]); i++)
+    known += bal_of(f, accts[i]);
+  for (int i = 0; i < ST_MACC_N; i++)
+    known += pool(f, i);
+  assert_true(supply(f) == known);
+  assert_true(known + f->burnt == f->genesis);
 }
 
 /* ---- the fixture ---- */
