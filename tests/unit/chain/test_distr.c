@@ -125,8 +125,8 @@ static void test_f1_two_periods(void **state) {
   assert_int_equal(create_val(f, OPA, 7 * STOS, "0.1", STOS), 0);
   assert_int_equal(delegate(f, D1, OPA, 4 * STOS + 333), 0);
   assert_true(end_block(f, T0, NULL));
-  uint64_t per;
-  st_u128 stake;
+  uint64_t per = 0;
+  st_u128 stake = 0;
   assert_true(start_of(f, D1, OPA, &per, &stake, NULL));
   assert_true(per == 2 && stake == 4 * STOS + 333);
   assert_true(cur_period(f, OPA, NULL) == 3);
@@ -253,7 +253,7 @@ static void test_f1_slash(void **state) {
   assert_true(settle(f, D1, OPA) == 734999999);
   assert_true(ratio(f, OPA, 4) == 75344086);
   /* Started again at what the shares are worth after the slash. */
-  st_u128 stake;
+  st_u128 stake = 0;
   assert_true(start_of(f, D1, OPA, NULL, &stake, NULL));
   assert_true(stake == 93 * STOS / 10);
   assert_true(settle(f, OPA, OPA) == 734999999);

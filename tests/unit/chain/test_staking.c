@@ -25,9 +25,9 @@ static void test_delegate_fresh(void **state) {
   assert_true(pool(f, ST_MACC_BONDED) == 0);
   assert_true(candidate(f, OPA, 10));
   /* Period 1 closed by the self-delegation, which starts from it. */
-  uint64_t per;
-  st_u128 stake;
-  int64_t h;
+  uint64_t per = 0;
+  st_u128 stake = 0;
+  int64_t h = 0;
   assert_true(start_of(f, OPA, OPA, &per, &stake, &h));
   assert_true(per == 1 && stake == self && h == 1);
   assert_true(cur_period(f, OPA, NULL) == 2);
@@ -794,7 +794,7 @@ static void test_slash(void **state) {
   assert_true(b.tokens == 138 * STOS / 10 && b.shares == 138 * STOS / 10);
   assert_true(shares_of(f, D2, OPB) == 38 * STOS / 10);
   /* D2's stake at OPB starts again from what is left. */
-  st_u128 stake;
+  st_u128 stake = 0;
   assert_true(start_of(f, D2, OPB, NULL, &stake, NULL));
   assert_true(stake == 38 * STOS / 10);
   /* The entry keeps its nominal values. */
