@@ -39,6 +39,8 @@ typedef struct st_node {
   /* Set by the meta module when this node runs the meta chain, for the
    * read-only views of st_meta.h. */
   struct st_meta *meta;
+  /* Set by the resource module on resource nodes (st_resource.h). */
+  void *resource;
   /* Bound ports, set by the rpc and gateway modules once listening. */
   uint16_t rpc_port;
   uint16_t gw_port;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <stratos/st_chain.h>
 #include <stratos/st_meta.h>
+#include <stratos/st_resource.h>
 #include <stratos/st_err.h>
 #include <stratos/st_gateway.h>
 #include <stratos/st_log.h>
@@ -310,14 +311,15 @@ int st_daemon__cmd_start(int argc, char **argv, int first, bool dev) {
    * them during their init. */
   static const st_module_t *const table[] = {&st_rpc_module, &st_gateway_module,
                                              &st_net_module, &st_chain_module,
-                                             &st_meta_module};
+                                             &st_resource_module, &st_meta_module};
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
     /* The value chain runs on validators and full nodes, and on meta nodes,
      * which follow it; the meta module on meta nodes (the meta chain) and
      * resource nodes (their heartbeats). */
-    unsigned roles = table[i] == &st_chain_module  ? ST_ROLE_VALUE | ST_ROLE_META
-                     : table[i] == &st_meta_module ? ST_ROLE_META | ST_ROLE_RESOURCE
-                                                   : 0;
+    unsigned roles = table[i] == &st_chain_module      ? ST_ROLE_VALUE | ST_ROLE_META
+                     : table[i] == &st_meta_module     ? ST_ROLE_META | ST_ROLE_RESOURCE
+                     : table[i] == &st_resource_module ? ST_ROLE_RESOURCE
+                                                       : 0;
     r->slots[r->nslots++] = (slot_t){.mod = table[i], .roles = roles};
   }
 

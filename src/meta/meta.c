@@ -17,6 +17,7 @@
 #include <stratos/st_err.h>
 #include <stratos/st_log.h>
 #include <stratos/st_meta.h>
+#include <stratos/st_resource.h>
 #include <stratos/st_net.h>
 #include <stratos/st_rpc.h>
 #include "meta/meta_private.h"
@@ -38,6 +39,23 @@ int st_meta_heartbeat(const st_keypair_t *kp, const char *meta_chain_id, int64_t
   return st_meta__hb_build(kp, meta_chain_id, time_ms, 0, 0, 0, 0, out);
 }
 
+typedef struct rq {
+  st_txn_t *txn;
+  st_chain__overlay_t ov;
+} rq_t;
+
+static int rq_open(st_meta_t *m, rq_t *r) {
+  int rc = st_txn_begin(m->store, false, &r->txn);
+  if (rc == 0)
+    st_chain__ov_init(&r->ov, &m->st, r->txn);
+  return rc;
+}
+
+static void rq_close(rq_t *r) {
+  st_chain__ov_free(&r->ov);
+  st_txn_abort(r->txn);
+}
+
 /* ---- heartbeats of this node ---- */
 
 static void on_hb_timer(uv_timer_t *t) {
@@ -49,7 +67,21 @@ static void on_hb_timer(uv_timer_t *t) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-  int rc = st_meta__hb_build(&md->node->node_key, m->gen.chain_id, now, 0, 0, 0, 0, &b);
+  /* Capacity used is what the slice store holds; free, what the
+   * registry says this node offers beyond it. */
+  uint64_t used, slices, free_ = 0;
+  st_resource_usage(md->node, &used, &slices);
+  st_meta__rnode_t self;
+  rq_t r;
+  uint8_t me[ST_ADDR_LEN];
+  st_addr_from_pubkey(md->node->node_key.pk, me);
+  if (rq_open(m, &r) == 0) {
+    if (st_meta__rnode_get(&r.ov, me, &self) == 0 && self.capacity > used)
+      free_ = self.capacity - used;
+    rq_close(&r);
+  }
+  int rc = st_meta__hb_build(&md->node->node_key, m->gen.chain_id, now, used, free_, 0, slices,
+                             &b);
   if (rc == 0) {
     static const uint8_t everyone[ST_ADDR_LEN];
     st_net_out_t *out = st_net_out_new(everyone, ST_CH_META_MEMPOOL, 1, b.data, b.len);
@@ -68,23 +100,6 @@ static void on_hb_timer(uv_timer_t *t) {
 }
 
 /* ---- JSON-RPC ---- */
-
-typedef struct rq {
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-} rq_t;
-
-static int rq_open(st_meta_t *m, rq_t *r) {
-  int rc = st_txn_begin(m->store, false, &r->txn);
-  if (rc == 0)
-    st_chain__ov_init(&r->ov, &m->st, r->txn);
-  return rc;
-}
-
-static void rq_close(rq_t *r) {
-  st_chain__ov_free(&r->ov);
-  st_txn_abort(r->txn);
-}
 
 static json_t *jwei(st_u128 v) {
   char b[ST_U128_STR_MAX];

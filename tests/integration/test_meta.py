@@ -127,6 +127,15 @@ class MetaChainTest(NodeTestCase):
                 self.assertNotIn(addr, addrs)
                 self.assertEqual(len(addrs), 3)
                 self.assertEqual(len(set(addrs)), 3)
+        # Heartbeats carry what the slice store holds and what is left of
+        # the registered capacity; the node exports the same as metrics.
+        other = net.specs[mn.r[1]]["node_id"]
+        st = mn.resource_status(mn.meta_nodes()[0], other)
+        self.assertEqual(st["capacity_used"], 0)
+        self.assertEqual(st["capacity_free"], st["capacity"])
+        fams = net.nodes[mn.r[1]].metrics()
+        self.assertEqual(fams["stratos_resource_stored_slices"]["type"], "gauge")
+        self.assertEqual(fams["stratos_resource_stored_slices"]["samples"][0][2], 0)
         # The others stay online.
         for i in mn.r[1:]:
             self.assertEqual(mn.resource_status(mn.meta_nodes()[0],
