@@ -2,176 +2,24 @@
  * unbonding and redelegation entries, pending rewards, proposals, the
  * current parameters and the module accounts.
  *
- * Every query reads the committed state in one read transaction through
- * an overlay, so the record getters the modules use serve here too and
- * an answer never mixes two heights. Scans collect what they match first
- * and read further records afterwards (a scan must not change the
- * overlay, and a read may). Lists are paged like the engine's
- * validator_set: page (from 1) and per_page (30, at most 100), with the
- * total count. Addresses are st1..., amounts decimal strings of wei,
- * fractions 18-digit decimal strings. */
+ * Every query reads the committed state through the kit's reader
+ * (qkit.h). Scans collect what they match first and read further records
+ * afterwards (a scan must not change the overlay, and a read may). Lists
+ * are paged (page, per_page, total). Addresses are st1..., amounts
+ * decimal strings of wei, fractions 18-digit decimal strings. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stratos/st_err.h>
-#include <stratos/st_log.h>
 #include "chain/mods.h"
-
-#define PER_PAGE_DEFAULT 30
-#define PER_PAGE_MAX 100
-
-static int perr(char *err, size_t cap, const char *fmt, ...)
-  __attribute__((format(printf, 3, 4)));
-
-static int perr(char *err, size_t cap, const char *fmt, ...) {
-  va_list ap;
-  int n = snprintf(err, cap, "invalid params: ");
-  if (n > 0 && (size_t)n < cap) {
-    va_start(ap, fmt);
-    vsnprintf(err + n, cap - (size_t)n, fmt, ap);
-    va_end(ap);
-  }
-  return ST_RPC_INVALID_PARAMS;
-}
-
-static int ierr(char *err, size_t cap, int rc) {
-  snprintf(err, cap, "cannot read the state: %s", st_strerror(rc));
-  return ST_RPC_INTERNAL_ERROR;
-}
-
-static json_t *param(json_t *params, const char *name) {
-  json_t *v = json_is_object(params) ? json_object_get(params, name) : NULL;
-  return json_is_null(v) ? NULL : v;
-}
-
-/* ---- parameters ---- */
-
-/* An optional st1... address; *present tells whether it was given. */
-static int addr_param(json_t *params, const char *name, uint8_t out[ST_ADDR_LEN],
-                      bool *present, char *err, size_t cap) {
-  json_t *a = param(params, name);
-  *present = a != NULL;
-  if (!a)
-    return 0;
-  if (!json_is_string(a) || st_addr_decode(json_string_value(a), ST_HRP_WALLET, out) != 0)
-    return perr(err, cap, "%s must be an st1... address", name);
-  return 0;
-}
-
-static int addr_required(json_t *params, const char *name, uint8_t out[ST_ADDR_LEN],
-                         char *err, size_t cap) {
-  bool present;
-  int rc = addr_param(params, name, out, &present, err, cap);
-  if (rc == 0 && !present)
-    return perr(err, cap, "%s is required", name);
-  return rc;
-}
-
-/* An optional non-negative integer given as a JSON integer or a decimal
- * string. */
-static int num_param(json_t *params, const char *name, int64_t *out, bool *present,
-                     char *err, size_t cap) {
-  json_t *v = param(params, name);
-  *present = v != NULL;
-  if (!v)
-    return 0;
-  if (json_is_integer(v) && json_integer_value(v) >= 0) {
-    *out = (int64_t)json_integer_value(v);
-    return 0;
-  }
-  if (json_is_string(v)) {
-    const char *s = json_string_value(v);
-    size_t n = json_string_length(v);
-    bool ok = n > 0 && n <= 18;
-    int64_t x = 0;
-    for (size_t i = 0; ok && i < n; i++) {
-      ok = s[i] >= '0' && s[i] <= '9';
-      x = x * 10 + (s[i] - '0');
-    }
-    if (ok) {
-      *out = x;
-      return 0;
-    }
-  }
-  return perr(err, cap, "%s must be a non-negative integer or a decimal string", name);
-}
-
-/* An optional string that must be one of names (NULL-terminated); *idx
- * is -1 when absent. */
-static int enum_param(json_t *params, const char *name, const char *const *names, int *idx,
-                      char *err, size_t cap) {
-  json_t *v = param(params, name);
-  *idx = -1;
-  if (!v)
-    return 0;
-  for (int i = 0; json_is_string(v) && names[i]; i++)
-    if (strcmp(json_string_value(v), names[i]) == 0) {
-      *idx = i;
-      return 0;
-    }
-  char list[160] = "";
-  size_t off = 0;
-  for (int i = 0; names[i] && off < sizeof(list); i++)
-    off += (size_t)snprintf(list + off, sizeof(list) - off, "%s\"%s\"",
-                            i == 0 ? "" : names[i + 1] ? ", " : " or ", names[i]);
-  return perr(err, cap, "%s must be %s", name, list);
-}
-
-/* Reads page and per_page against total items: [*first, *first + *count). */
-static int page_params(json_t *params, size_t total, size_t *first, size_t *count,
-                       char *err, size_t cap) {
-  int64_t page = 1, per = PER_PAGE_DEFAULT;
-  bool hp, hpp;
-  int rc;
-  if ((rc = num_param(params, "page", &page, &hp, err, cap)) != 0 ||
-      (rc = num_param(params, "per_page", &per, &hpp, err, cap)) != 0)
-    return rc;
-  if (per < 1 || per > PER_PAGE_MAX)
-    return perr(err, cap, "per_page must be between 1 and %d", PER_PAGE_MAX);
-  int64_t pages = total == 0 ? 1 : (int64_t)((total + (size_t)per - 1) / (size_t)per);
-  if (page < 1 || page > pages)
-    return perr(err, cap, "page %" PRId64 " is out of range; there %s %" PRId64 " page%s",
-                page, pages == 1 ? "is" : "are", pages, pages == 1 ? "" : "s");
-  *first = (size_t)((page - 1) * per);
-  *count = total - *first < (size_t)per ? total - *first : (size_t)per;
-  return 0;
-}
+#include "chain/qkit.h"
 
 /* ---- JSON values ---- */
 
-static json_t *u128_json(st_u128 v) {
-  char s[ST_U128_STR_MAX];
-  st_u128_format(v, s);
-  return json_string(s);
-}
-
-static json_t *dec_json(st_u128 v) {
-  char s[ST_DEC_STR_MAX];
-  st_dec_format(v, s);
-  return json_string(s);
-}
-
+/* Accounts and operators are st1... in every answer. */
 static json_t *addr_json(const uint8_t a[ST_ADDR_LEN]) {
-  char s[ST_ADDR_STR_MAX];
-  if (st_addr_encode(ST_HRP_WALLET, a, s, sizeof(s)) != 0)
-    return json_string("");
-  return json_string(s);
-}
-
-/* Consensus addresses in the node form, as the engine and status show them. */
-static json_t *node_addr_json(const uint8_t a[ST_ADDR_LEN]) {
-  char s[ST_ADDR_STR_MAX];
-  st_addr_encode(ST_HRP_NODE, a, s, sizeof(s));
-  return json_string(s);
-}
-
-static json_t *hex_json(const uint8_t *p, size_t n) {
-  char hex[2 * ST_PUBKEY_LEN + 1];
-  if (st_hex_encode(p, n, hex, sizeof(hex)) != 0)
-    return json_string("");
-  return json_string(hex);
+  return st_qk_addr_json(ST_HRP_WALLET, a);
 }
 
 static const char *status_name(uint8_t s) {
@@ -183,40 +31,6 @@ static const char *status_name(uint8_t s) {
 }
 
 /* ---- reading ---- */
-
-typedef struct reader {
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-  st_chain__ctx_t c;
-  char log[ST_CHAIN__LOG_MAX];
-} reader_t;
-
-/* Opens a read transaction and an overlay over it, with a context at the
- * last committed height. */
-static int reader_open(st_chain_t *ch, reader_t *r, char *err, size_t cap) {
-  int64_t height = 0;
-  memset(r, 0, sizeof(*r));
-  int rc = st_txn_begin(ch->st.store, false, &r->txn);
-  if (rc != 0)
-    return ierr(err, cap, rc);
-  if ((rc = st_chain__meta_get(&ch->st, r->txn, &height, NULL)) != 0) {
-    st_txn_abort(r->txn);
-    return ierr(err, cap, rc);
-  }
-  st_chain__ov_init(&r->ov, &ch->st, r->txn);
-  r->c.ov = &r->ov;
-  r->c.p = &ch->gen.p;
-  r->c.height = height;
-  r->c.time_ms = 0;
-  r->c.log = r->log;
-  r->c.logcap = sizeof(r->log);
-  return 0;
-}
-
-static void reader_close(reader_t *r) {
-  st_chain__ov_free(&r->ov);
-  st_txn_abort(r->txn);
-}
 
 /* Records collected by a scan: copies of each key and value. */
 typedef struct rec {
@@ -267,7 +81,7 @@ static void recs_free(recs_t *rs) {
 
 /* Collects every record of the state whose key is kind || a (alen
  * bytes), keeping those whose key is klen bytes long. */
-static int scan(reader_t *r, uint8_t kind, const uint8_t *a, size_t alen, size_t klen,
+static int scan(st_qk_reader_t *r, uint8_t kind, const uint8_t *a, size_t alen, size_t klen,
                 recs_t *out) {
   uint8_t p[1 + 2 * ST_ADDR_LEN];
   memset(out, 0, sizeof(*out));
@@ -294,30 +108,16 @@ static int scan(reader_t *r, uint8_t kind, const uint8_t *a, size_t alen, size_t
   return rc;
 }
 
-/* A 16-byte amount record; a missing one reads as 0. */
-static int read_amount(reader_t *r, const uint8_t *key, size_t klen, st_u128 *out) {
-  const uint8_t *v;
-  size_t n;
-  *out = 0;
-  int rc = st_chain__ov_read(&r->ov, ST_CHAIN__SP_STATE, key, klen, &v, &n);
-  if (rc == ST_ENOENT)
-    return 0;
-  if (rc != 0)
-    return rc;
-  if (n != 16)
-    return ST_ECORRUPT;
-  *out = st_chain__get128(v);
-  return 0;
-}
 
-static int commission_of(reader_t *r, const uint8_t op[ST_ADDR_LEN], st_u128 *out) {
+static int commission_of(st_qk_reader_t *r, const uint8_t op[ST_ADDR_LEN], st_u128 *out) {
   uint8_t k[1 + ST_ADDR_LEN];
-  return read_amount(r, k, st_chain__k1(k, ST_K_D_COMM, op), out);
+  return st_chain__ov_read_u128(&r->ov, ST_CHAIN__SP_STATE, k, st_chain__k1(k, ST_K_D_COMM, op),
+                                out);
 }
 
 /* A validator that must exist: ST_ENOENT becomes a "not found" answer. */
-static int val_required(reader_t *r, const uint8_t op[ST_ADDR_LEN], st_val_t *v, char *err,
-                        size_t cap) {
+static int val_required(st_qk_reader_t *r, const uint8_t op[ST_ADDR_LEN], st_val_t *v,
+                        char *err, size_t cap) {
   int rc = st_chain__val_get(&r->c, op, v);
   if (rc == ST_ENOENT) {
     char s[ST_ADDR_STR_MAX];
@@ -325,12 +125,12 @@ static int val_required(reader_t *r, const uint8_t op[ST_ADDR_LEN], st_val_t *v,
     snprintf(err, cap, "validator %s not found", s);
     return ST_RPC_INVALID_PARAMS;
   }
-  return rc != 0 ? ierr(err, cap, rc) : 0;
+  return rc != 0 ? st_qk_ierr(err, cap, rc) : 0;
 }
 
 /* The validator as the lists show it; *si receives its signing info (all
  * zero when it has none). */
-static json_t *val_json(reader_t *r, const st_val_t *v, st_sign_info_t *si, int *rc) {
+static json_t *val_json(st_qk_reader_t *r, const st_val_t *v, st_sign_info_t *si, int *rc) {
   *rc = st_chain__sign_info_get(&r->c, v->cons_addr, si);
   if (*rc == ST_ENOENT) {
     memset(si, 0, sizeof(*si));
@@ -340,19 +140,19 @@ static json_t *val_json(reader_t *r, const st_val_t *v, st_sign_info_t *si, int 
     return NULL;
   char moniker[ST_MONIKER_MAX + 1];
   st_chain__safe_str(v->moniker, strlen(v->moniker), moniker, sizeof(moniker));
-  json_t *comm = json_pack("{s:o,s:o,s:o,s:I}", "rate", dec_json(v->rate), "max_rate",
-                           dec_json(v->max_rate), "max_change_rate",
-                           dec_json(v->max_change_rate), "updated_ms",
+  json_t *comm = json_pack("{s:o,s:o,s:o,s:I}", "rate", st_qk_dec_json(v->rate), "max_rate",
+                           st_qk_dec_json(v->max_rate), "max_change_rate",
+                           st_qk_dec_json(v->max_change_rate), "updated_ms",
                            (json_int_t)v->rate_updated_ms);
   return json_pack("{s:o,s:o,s:o,s:s,s:s,s:b,s:b,s:o,s:o,s:I,s:o,s:o,s:I,s:I,s:I}",
                    "operator", addr_json(v->operator_), "pub_key",
-                   hex_json(v->pubkey, ST_PUBKEY_LEN), "consensus_address",
-                   node_addr_json(v->cons_addr), "moniker", moniker, "status",
+                   st_qk_hex_json(v->pubkey, ST_PUBKEY_LEN), "consensus_address",
+                   st_qk_addr_json(ST_HRP_NODE, v->cons_addr), "moniker", moniker, "status",
                    status_name(v->status), "jailed", v->jailed, "tombstoned",
-                   si->tombstoned, "tokens", u128_json(v->tokens), "delegator_shares",
-                   u128_json(v->shares), "power", (json_int_t)st_chain__val_power(v),
+                   si->tombstoned, "tokens", st_qk_u128_json(v->tokens), "delegator_shares",
+                   st_qk_u128_json(v->shares), "power", (json_int_t)st_chain__val_power(v),
                    "commission", comm, "min_self_delegation",
-                   u128_json(v->min_self_delegation), "unbonding_height",
+                   st_qk_u128_json(v->min_self_delegation), "unbonding_height",
                    (json_int_t)v->unbonding_height, "unbonding_time_ms",
                    (json_int_t)v->unbonding_time_ms, "missed_blocks",
                    (json_int_t)si->missed);
@@ -367,58 +167,62 @@ static int val_order(const void *a, const void *b) {
   return memcmp(x->operator_, y->operator_, ST_ADDR_LEN);
 }
 
+/* The validators of status (any when it is -1), most tokens first, in a
+ * new array *out of *n. */
+static int vals_of(st_qk_reader_t *r, int status, st_val_t **out, size_t *n) {
+  recs_t rs;
+  int rc = scan(r, ST_K_VAL, NULL, 0, 1 + ST_ADDR_LEN, &rs);
+  if (rc != 0)
+    return rc;
+  st_val_t *v = calloc(rs.n ? rs.n : 1, sizeof(*v));
+  if (!v)
+    abort();
+  size_t k = 0;
+  for (size_t i = 0; i < rs.n && rc == 0; i++)
+    if ((rc = st_chain__val_get(&r->c, rs.v[i].key + 1, &v[k])) == 0 &&
+        (status < 0 || v[k].status == status))
+      k++;
+  recs_free(&rs);
+  if (rc != 0) {
+    free(v);
+    return rc;
+  }
+  qsort(v, k, sizeof(*v), val_order);
+  *out = v;
+  *n = k;
+  return 0;
+}
+
+typedef struct vals {
+  st_qk_reader_t *r;
+  const st_val_t *v;
+} vals_t;
+
+static json_t *val_item(void *ud, size_t i, int *rc) {
+  const vals_t *vs = ud;
+  st_sign_info_t si;
+  return val_json(vs->r, &vs->v[i], &si, rc);
+}
+
 int st_chain__q_validators(st_chain_t *ch, json_t *params, json_t **result, char *err,
                            size_t cap) {
   static const char *const allowed[] = {"status", "page", "per_page", NULL};
   static const char *const statuses[] = {"bonded", "unbonding", "unbonded", NULL};
   static const uint8_t status_of[] = {ST_VAL_BONDED, ST_VAL_UNBONDING, ST_VAL_UNBONDED};
   int want, rc = st_rpc_check_params(params, allowed, err, cap);
-  if (rc != 0 || (rc = enum_param(params, "status", statuses, &want, err, cap)) != 0)
+  if (rc != 0 || (rc = st_qk_enum(params, "status", statuses, &want, err, cap)) != 0)
     return rc;
-  reader_t r;
-  if ((rc = reader_open(ch, &r, err, cap)) != 0)
+  st_qk_reader_t r;
+  if ((rc = st_qk_open(ch, &r, err, cap)) != 0)
     return rc;
-  recs_t rs;
-  st_val_t *vals = NULL;
+  st_val_t *v = NULL;
   size_t n = 0;
-  json_t *list = NULL;
-  if ((rc = scan(&r, ST_K_VAL, NULL, 0, 1 + ST_ADDR_LEN, &rs)) != 0) {
-    rc = ierr(err, cap, rc);
-    goto out;
-  }
-  vals = calloc(rs.n ? rs.n : 1, sizeof(*vals));
-  if (!vals)
-    abort();
-  for (size_t i = 0; i < rs.n; i++) {
-    int e = st_chain__val_get(&r.c, rs.v[i].key + 1, &vals[n]);
-    if (e != 0) {
-      rc = ierr(err, cap, e);
-      goto out;
-    }
-    if (want < 0 || vals[n].status == status_of[want])
-      n++;
-  }
-  qsort(vals, n, sizeof(*vals), val_order);
-  size_t first, count;
-  if ((rc = page_params(params, n, &first, &count, err, cap)) != 0)
-    goto out;
-  list = json_array();
-  for (size_t i = first; i < first + count; i++) {
-    st_sign_info_t si;
-    int e;
-    json_t *j = val_json(&r, &vals[i], &si, &e);
-    if (!j) {
-      rc = ierr(err, cap, e);
-      goto out;
-    }
-    json_array_append_new(list, j);
-  }
-  *result = json_pack("{s:O,s:I}", "validators", list, "total", (json_int_t)n);
-out:
-  json_decref(list);
-  free(vals);
-  recs_free(&rs);
-  reader_close(&r);
+  int e = vals_of(&r, want < 0 ? -1 : status_of[want], &v, &n);
+  vals_t vs = {&r, v};
+  rc = e != 0 ? st_qk_ierr(err, cap, e)
+              : st_qk_list(params, n, "validators", val_item, &vs, result, err, cap);
+  free(v);
+  st_qk_close(&r);
   return rc;
 }
 
@@ -427,10 +231,11 @@ int st_chain__q_validator(st_chain_t *ch, json_t *params, json_t **result, char 
   static const char *const allowed[] = {"address", NULL};
   uint8_t op[ST_ADDR_LEN];
   int rc = st_rpc_check_params(params, allowed, err, cap);
-  if (rc != 0 || (rc = addr_required(params, "address", op, err, cap)) != 0)
+  if (rc != 0 ||
+      (rc = st_qk_addr_required(params, "address", ST_HRP_WALLET, op, err, cap)) != 0)
     return rc;
-  reader_t r;
-  if ((rc = reader_open(ch, &r, err, cap)) != 0)
+  st_qk_reader_t r;
+  if ((rc = st_qk_open(ch, &r, err, cap)) != 0)
     return rc;
   st_val_t v;
   st_sign_info_t si;
@@ -446,104 +251,152 @@ int st_chain__q_validator(st_chain_t *ch, json_t *params, json_t **result, char 
   if (e == 0 && !(j = val_json(&r, &v, &si, &e)))
     e = e ? e : ST_ENOMEM;
   if (e != 0) {
-    rc = ierr(err, cap, e);
+    rc = st_qk_ierr(err, cap, e);
     goto out;
   }
-  json_object_set_new(j, "self_delegation", u128_json(st_chain__val_tokens_of(&v, shares)));
+  json_object_set_new(j, "self_delegation",
+                      st_qk_u128_json(st_chain__val_tokens_of(&v, shares)));
   json_object_set_new(j, "signing_info",
                       json_pack("{s:I,s:I,s:I,s:I,s:b}", "start_height",
                                 (json_int_t)si.start_height, "index", (json_int_t)si.index,
                                 "missed_blocks", (json_int_t)si.missed, "jailed_until_ms",
                                 (json_int_t)si.jailed_until_ms, "tombstoned",
                                 si.tombstoned));
-  json_object_set_new(j, "commission_accrued", u128_json(comm));
+  json_object_set_new(j, "commission_accrued", st_qk_u128_json(comm));
   *result = j;
 out:
-  reader_close(&r);
+  st_qk_close(&r);
   return rc;
+}
+
+/* Whose delegations, unbonding entries or rewards a query is about: a
+ * delegator's, a validator's, or the one pair's. */
+typedef struct filter {
+  uint8_t del[ST_ADDR_LEN], op[ST_ADDR_LEN];
+  bool has_del, has_val;
+} filter_t;
+
+/* The parameters of delegations and unbonding: a delegator, a validator
+ * or both, and the page. */
+static int filter_params(json_t *params, filter_t *f, char *err, size_t cap) {
+  static const char *const allowed[] = {"delegator", "validator", "page", "per_page", NULL};
+  memset(f, 0, sizeof(*f));
+  int rc = st_rpc_check_params(params, allowed, err, cap);
+  if (rc == 0)
+    rc = st_qk_addr(params, "delegator", ST_HRP_WALLET, f->del, &f->has_del, err, cap);
+  if (rc == 0)
+    rc = st_qk_addr(params, "validator", ST_HRP_WALLET, f->op, &f->has_val, err, cap);
+  if (rc == 0 && !f->has_del && !f->has_val)
+    rc = st_qk_perr(err, cap, "delegator or validator is required");
+  return rc;
+}
+
+/* What the items of delegations and unbonding read. */
+typedef struct entries {
+  st_qk_reader_t *r;
+  const filter_t *f;
+  const recs_t *rs;
+} entries_t;
+
+/* delegations and unbonding: the list, what collects its records for a
+ * filter, what shows one, and whether a validator given must exist. */
+typedef struct entry_list {
+  const char *name;
+  int (*collect)(st_qk_reader_t *r, const filter_t *f, recs_t *rs);
+  st_qk_item_fn item;
+  bool val_must_exist;
+} entry_list_t;
+
+static int q_entries(st_chain_t *ch, const entry_list_t *l, json_t *params, json_t **result,
+                     char *err, size_t cap) {
+  filter_t f;
+  int rc = filter_params(params, &f, err, cap);
+  if (rc != 0)
+    return rc;
+  st_qk_reader_t r;
+  if ((rc = st_qk_open(ch, &r, err, cap)) != 0)
+    return rc;
+  recs_t rs = {0};
+  st_val_t v;
+  if (!l->val_must_exist || !f.has_val || (rc = val_required(&r, f.op, &v, err, cap)) == 0) {
+    int e = l->collect(&r, &f, &rs);
+    entries_t x = {&r, &f, &rs};
+    rc = e != 0 ? st_qk_ierr(err, cap, e)
+                : st_qk_list(params, rs.n, l->name, l->item, &x, result, err, cap);
+  }
+  recs_free(&rs);
+  st_qk_close(&r);
+  return rc;
+}
+
+/* The delegation records f names: keys kind || delegator || operator
+ * when a delegator is given, kind || operator || delegator else. */
+static int dels_of(st_qk_reader_t *r, const filter_t *f, recs_t *rs) {
+  memset(rs, 0, sizeof(*rs));
+  if (f->has_del && f->has_val) {
+    /* The one delegation, as the scan by delegator would find it. */
+    uint8_t k[1 + 2 * ST_ADDR_LEN];
+    st_u128 shares;
+    int e = st_chain__del_get(&r->c, f->del, f->op, &shares);
+    if (e == 0)
+      collect_cb(k, st_chain__k2(k, ST_K_DEL, f->del, f->op), NULL, 0, rs);
+    return e == ST_ENOENT ? 0 : e;
+  }
+  if (f->has_del) /* delegator || validator -> shares */
+    return scan(r, ST_K_DEL, f->del, ST_ADDR_LEN, 1 + 2 * ST_ADDR_LEN, rs);
+  /* validator || delegator -> "" */
+  return scan(r, ST_K_DEL_BY_VAL, f->op, ST_ADDR_LEN, 1 + 2 * ST_ADDR_LEN, rs);
 }
 
 /* One delegation as the list shows it; v is its validator. */
 static json_t *del_json(const uint8_t del[ST_ADDR_LEN], const st_val_t *v, st_u128 shares) {
   return json_pack("{s:o,s:o,s:o,s:o}", "delegator", addr_json(del), "validator",
-                   addr_json(v->operator_), "shares", u128_json(shares), "balance",
-                   u128_json(st_chain__val_tokens_of(v, shares)));
+                   addr_json(v->operator_), "shares", st_qk_u128_json(shares), "balance",
+                   st_qk_u128_json(st_chain__val_tokens_of(v, shares)));
+}
+
+static json_t *del_item(void *ud, size_t i, int *rc) {
+  const entries_t *x = ud;
+  const uint8_t *d = x->f->del, *o = x->f->op;
+  if (x->f->has_del)
+    o = x->rs->v[i].key + 1 + ST_ADDR_LEN;
+  else
+    d = x->rs->v[i].key + 1 + ST_ADDR_LEN;
+  st_u128 shares;
+  st_val_t v;
+  if ((*rc = st_chain__del_get(&x->r->c, d, o, &shares)) != 0 ||
+      (*rc = st_chain__val_get(&x->r->c, o, &v)) != 0) {
+    /* An index entry without its delegation, or a delegation without its
+     * validator, is a broken state. */
+    if (*rc == ST_ENOENT)
+      *rc = ST_ECORRUPT;
+    return NULL;
+  }
+  return del_json(d, &v, shares);
 }
 
 int st_chain__q_delegations(st_chain_t *ch, json_t *params, json_t **result, char *err,
                             size_t cap) {
-  static const char *const allowed[] = {"delegator", "validator", "page", "per_page", NULL};
-  uint8_t del[ST_ADDR_LEN], op[ST_ADDR_LEN];
-  bool has_del, has_val;
-  int rc = st_rpc_check_params(params, allowed, err, cap);
-  if (rc != 0 || (rc = addr_param(params, "delegator", del, &has_del, err, cap)) != 0 ||
-      (rc = addr_param(params, "validator", op, &has_val, err, cap)) != 0)
-    return rc;
-  if (!has_del && !has_val)
-    return perr(err, cap, "delegator or validator is required");
-  reader_t r;
-  if ((rc = reader_open(ch, &r, err, cap)) != 0)
-    return rc;
-  recs_t rs = {0};
-  json_t *list = NULL;
-  st_val_t v;
-  size_t total = 0, first, count;
-  if (has_val && (rc = val_required(&r, op, &v, err, cap)) != 0)
-    goto out;
-  int e = 0;
-  if (has_del && has_val) {
-    /* The one delegation, as the scan by delegator would find it. */
-    uint8_t k[1 + 2 * ST_ADDR_LEN];
-    st_u128 shares;
-    e = st_chain__del_get(&r.c, del, op, &shares);
-    if (e == 0)
-      collect_cb(k, st_chain__k2(k, ST_K_DEL, del, op), NULL, 0, &rs);
-    else if (e == ST_ENOENT)
-      e = 0;
-  } else if (has_del) {
-    /* delegator || validator -> shares */
-    e = scan(&r, ST_K_DEL, del, ST_ADDR_LEN, 1 + 2 * ST_ADDR_LEN, &rs);
-  } else {
-    /* validator || delegator -> "" */
-    e = scan(&r, ST_K_DEL_BY_VAL, op, ST_ADDR_LEN, 1 + 2 * ST_ADDR_LEN, &rs);
-  }
-  if (e != 0) {
-    rc = ierr(err, cap, e);
-    goto out;
-  }
-  total = rs.n;
-  if ((rc = page_params(params, total, &first, &count, err, cap)) != 0)
-    goto out;
-  list = json_array();
-  for (size_t i = first; i < first + count && e == 0; i++) {
-    const uint8_t *d = del, *o = op;
-    if (has_del)
-      o = rs.v[i].key + 1 + ST_ADDR_LEN;
-    else
-      d = rs.v[i].key + 1 + ST_ADDR_LEN;
-    st_u128 shares;
-    st_val_t ov;
-    if ((e = st_chain__del_get(&r.c, d, o, &shares)) == 0 &&
-        (e = st_chain__val_get(&r.c, o, &ov)) == 0)
-      json_array_append_new(list, del_json(d, &ov, shares));
-  }
-  if (e != 0) {
-    /* An index entry without its delegation, or a delegation without its
-     * validator, is a broken state. */
-    rc = ierr(err, cap, e == ST_ENOENT ? ST_ECORRUPT : e);
-    goto out;
-  }
-  *result = json_pack("{s:O,s:I}", "delegations", list, "total", (json_int_t)total);
-out:
-  json_decref(list);
-  recs_free(&rs);
-  reader_close(&r);
-  return rc;
+  static const entry_list_t l = {"delegations", dels_of, del_item, true};
+  return q_entries(ch, &l, params, result, err, cap);
 }
 
 /* Key of an unbonding entry: kind(1) delegator(20) operator(20) height(8)
  * seq(8). */
 #define UBD_KEY_LEN (1 + 2 * ST_ADDR_LEN + 16)
+
+/* The unbonding entries f names: keys as above when a delegator is
+ * given, kind || operator || delegator || height || seq else. Entries
+ * outlive their validator's record, so it need not exist (the list's
+ * val_must_exist is false). */
+static int ubds_of(st_qk_reader_t *r, const filter_t *f, recs_t *rs) {
+  if (!f->has_del)
+    return scan(r, ST_K_UBD_BY_VAL, f->op, ST_ADDR_LEN, UBD_KEY_LEN, rs);
+  uint8_t p[2 * ST_ADDR_LEN];
+  memcpy(p, f->del, ST_ADDR_LEN);
+  memcpy(p + ST_ADDR_LEN, f->op, ST_ADDR_LEN);
+  return scan(r, ST_K_UBD, p, f->has_val ? 2 * ST_ADDR_LEN : ST_ADDR_LEN, UBD_KEY_LEN, rs);
+}
 
 static json_t *ubd_json(const uint8_t *key, const uint8_t *val) {
   st_ubd_t u;
@@ -552,129 +405,81 @@ static json_t *ubd_json(const uint8_t *key, const uint8_t *val) {
                    addr_json(key + 1 + ST_ADDR_LEN), "creation_height",
                    (json_int_t)st_chain__rd64(key + 1 + 2 * ST_ADDR_LEN),
                    "completion_time_ms", (json_int_t)u.completion_ms, "initial_balance",
-                   u128_json(u.initial), "balance", u128_json(u.balance));
+                   st_qk_u128_json(u.initial), "balance", st_qk_u128_json(u.balance));
+}
+
+static json_t *ubd_item(void *ud, size_t i, int *rc) {
+  const entries_t *x = ud;
+  const rec_t *e = &x->rs->v[i];
+  if (x->f->has_del) {
+    if (e->vlen == ST_UBD_LEN)
+      return ubd_json(e->key, e->val);
+    *rc = ST_ECORRUPT;
+    return NULL;
+  }
+  /* operator || delegator || height || seq -> delegator || operator || ... */
+  uint8_t k[UBD_KEY_LEN];
+  const uint8_t *v;
+  size_t n;
+  k[0] = ST_K_UBD;
+  memcpy(k + 1, e->key + 1 + ST_ADDR_LEN, ST_ADDR_LEN);
+  memcpy(k + 1 + ST_ADDR_LEN, e->key + 1, ST_ADDR_LEN);
+  memcpy(k + 1 + 2 * ST_ADDR_LEN, e->key + 1 + 2 * ST_ADDR_LEN, 16);
+  *rc = st_chain__ov_read(&x->r->ov, ST_CHAIN__SP_STATE, k, sizeof(k), &v, &n);
+  if (*rc == 0 && n != ST_UBD_LEN)
+    *rc = ST_ECORRUPT;
+  if (*rc != 0) {
+    if (*rc == ST_ENOENT)
+      *rc = ST_ECORRUPT;
+    return NULL;
+  }
+  return ubd_json(k, v);
 }
 
 int st_chain__q_unbonding(st_chain_t *ch, json_t *params, json_t **result, char *err,
                           size_t cap) {
-  static const char *const allowed[] = {"delegator", "validator", "page", "per_page", NULL};
-  uint8_t del[ST_ADDR_LEN], op[ST_ADDR_LEN];
-  bool has_del, has_val;
-  int rc = st_rpc_check_params(params, allowed, err, cap);
-  if (rc != 0 || (rc = addr_param(params, "delegator", del, &has_del, err, cap)) != 0 ||
-      (rc = addr_param(params, "validator", op, &has_val, err, cap)) != 0)
-    return rc;
-  if (!has_del && !has_val)
-    return perr(err, cap, "delegator or validator is required");
-  reader_t r;
-  if ((rc = reader_open(ch, &r, err, cap)) != 0)
-    return rc;
-  recs_t rs;
-  json_t *list = NULL;
-  size_t first, count;
-  int e;
-  /* Entries outlive their validator's record, so it need not exist. */
-  if (has_del) {
-    uint8_t p[2 * ST_ADDR_LEN];
-    memcpy(p, del, ST_ADDR_LEN);
-    memcpy(p + ST_ADDR_LEN, op, ST_ADDR_LEN);
-    e = scan(&r, ST_K_UBD, p, has_val ? 2 * ST_ADDR_LEN : ST_ADDR_LEN, UBD_KEY_LEN, &rs);
-  } else {
-    e = scan(&r, ST_K_UBD_BY_VAL, op, ST_ADDR_LEN, UBD_KEY_LEN, &rs);
-  }
-  if (e != 0) {
-    rc = ierr(err, cap, e);
-    goto out_reader;
-  }
-  if ((rc = page_params(params, rs.n, &first, &count, err, cap)) != 0)
-    goto out;
-  list = json_array();
-  for (size_t i = first; i < first + count; i++) {
-    uint8_t k[UBD_KEY_LEN];
-    const uint8_t *v;
-    size_t n;
-    if (has_del) {
-      memcpy(k, rs.v[i].key, UBD_KEY_LEN);
-    } else {
-      /* operator || delegator || height || seq -> delegator || operator || ... */
-      k[0] = ST_K_UBD;
-      memcpy(k + 1, rs.v[i].key + 1 + ST_ADDR_LEN, ST_ADDR_LEN);
-      memcpy(k + 1 + ST_ADDR_LEN, rs.v[i].key + 1, ST_ADDR_LEN);
-      memcpy(k + 1 + 2 * ST_ADDR_LEN, rs.v[i].key + 1 + 2 * ST_ADDR_LEN, 16);
-    }
-    const uint8_t *val = rs.v[i].val;
-    if (!has_del) {
-      e = st_chain__ov_read(&r.ov, ST_CHAIN__SP_STATE, k, sizeof(k), &v, &n);
-      if (e == 0 && n != ST_UBD_LEN)
-        e = ST_ECORRUPT;
-      if (e != 0) {
-        rc = ierr(err, cap, e == ST_ENOENT ? ST_ECORRUPT : e);
-        goto out;
-      }
-      val = v;
-    } else if (rs.v[i].vlen != ST_UBD_LEN) {
-      rc = ierr(err, cap, ST_ECORRUPT);
-      goto out;
-    }
-    json_array_append_new(list, ubd_json(k, val));
-  }
-  *result = json_pack("{s:O,s:I}", "entries", list, "total", (json_int_t)rs.n);
-out:
-  json_decref(list);
-  recs_free(&rs);
-out_reader:
-  reader_close(&r);
-  return rc;
+  static const entry_list_t l = {"entries", ubds_of, ubd_item, false};
+  return q_entries(ch, &l, params, result, err, cap);
 }
 
 /* Key of a redelegation: kind(1) delegator(20) src(20) dst(20) height(8)
  * seq(8). */
 #define RED_KEY_LEN (1 + 3 * ST_ADDR_LEN + 16)
 
+static json_t *red_item(void *ud, size_t i, int *rc) {
+  const rec_t *e = &((const recs_t *)ud)->v[i];
+  const uint8_t *k = e->key;
+  st_red_t red;
+  if (e->vlen != ST_RED_LEN) {
+    *rc = ST_ECORRUPT;
+    return NULL;
+  }
+  st_chain__red_decode(e->val, &red);
+  return json_pack("{s:o,s:o,s:o,s:I,s:I,s:o,s:o}", "delegator", addr_json(k + 1), "src",
+                   addr_json(k + 1 + ST_ADDR_LEN), "dst", addr_json(k + 1 + 2 * ST_ADDR_LEN),
+                   "creation_height", (json_int_t)st_chain__rd64(k + 1 + 3 * ST_ADDR_LEN),
+                   "completion_time_ms", (json_int_t)red.completion_ms, "initial_balance",
+                   st_qk_u128_json(red.initial), "shares_dst",
+                   st_qk_u128_json(red.shares_dst));
+}
+
 int st_chain__q_redelegations(st_chain_t *ch, json_t *params, json_t **result, char *err,
                               size_t cap) {
   static const char *const allowed[] = {"delegator", "page", "per_page", NULL};
   uint8_t del[ST_ADDR_LEN];
   int rc = st_rpc_check_params(params, allowed, err, cap);
-  if (rc != 0 || (rc = addr_required(params, "delegator", del, err, cap)) != 0)
+  if (rc != 0 ||
+      (rc = st_qk_addr_required(params, "delegator", ST_HRP_WALLET, del, err, cap)) != 0)
     return rc;
-  reader_t r;
-  if ((rc = reader_open(ch, &r, err, cap)) != 0)
+  st_qk_reader_t r;
+  if ((rc = st_qk_open(ch, &r, err, cap)) != 0)
     return rc;
   recs_t rs;
-  json_t *list = NULL;
-  size_t first, count;
   int e = scan(&r, ST_K_RED, del, ST_ADDR_LEN, RED_KEY_LEN, &rs);
-  if (e != 0) {
-    rc = ierr(err, cap, e);
-    goto out_reader;
-  }
-  if ((rc = page_params(params, rs.n, &first, &count, err, cap)) != 0)
-    goto out;
-  list = json_array();
-  for (size_t i = first; i < first + count; i++) {
-    const uint8_t *k = rs.v[i].key;
-    st_red_t red;
-    if (rs.v[i].vlen != ST_RED_LEN) {
-      rc = ierr(err, cap, ST_ECORRUPT);
-      goto out;
-    }
-    st_chain__red_decode(rs.v[i].val, &red);
-    json_array_append_new(
-      list, json_pack("{s:o,s:o,s:o,s:I,s:I,s:o,s:o}", "delegator", addr_json(k + 1), "src",
-                      addr_json(k + 1 + ST_ADDR_LEN), "dst",
-                      addr_json(k + 1 + 2 * ST_ADDR_LEN), "creation_height",
-                      (json_int_t)st_chain__rd64(k + 1 + 3 * ST_ADDR_LEN),
-                      "completion_time_ms", (json_int_t)red.completion_ms,
-                      "initial_balance", u128_json(red.initial), "shares_dst",
-                      u128_json(red.shares_dst)));
-  }
-  *result = json_pack("{s:O,s:I}", "entries", list, "total", (json_int_t)rs.n);
-out:
-  json_decref(list);
+  rc = e != 0 ? st_qk_ierr(err, cap, e)
+              : st_qk_list(params, rs.n, "entries", red_item, &rs, result, err, cap);
   recs_free(&rs);
-out_reader:
-  reader_close(&r);
+  st_qk_close(&r);
   return rc;
 }
 
@@ -683,34 +488,24 @@ out_reader:
 int st_chain__q_rewards(st_chain_t *ch, json_t *params, json_t **result, char *err,
                         size_t cap) {
   static const char *const allowed[] = {"delegator", "validator", NULL};
-  uint8_t del[ST_ADDR_LEN], op[ST_ADDR_LEN];
-  bool has_val;
+  filter_t f = {.has_del = true};
   int rc = st_rpc_check_params(params, allowed, err, cap);
-  if (rc != 0 || (rc = addr_required(params, "delegator", del, err, cap)) != 0 ||
-      (rc = addr_param(params, "validator", op, &has_val, err, cap)) != 0)
+  if (rc != 0 ||
+      (rc = st_qk_addr_required(params, "delegator", ST_HRP_WALLET, f.del, err, cap)) != 0 ||
+      (rc = st_qk_addr(params, "validator", ST_HRP_WALLET, f.op, &f.has_val, err, cap)) != 0)
     return rc;
-  reader_t r;
-  if ((rc = reader_open(ch, &r, err, cap)) != 0)
+  const uint8_t *del = f.del;
+  st_qk_reader_t r;
+  if ((rc = st_qk_open(ch, &r, err, cap)) != 0)
     return rc;
   recs_t rs = {0};
   json_t *list = json_array();
   st_u128 total = 0;
   st_val_t v;
   int e = 0;
-  if (has_val) {
-    st_u128 shares;
-    if ((rc = val_required(&r, op, &v, err, cap)) != 0)
-      goto out;
-    e = st_chain__del_get(&r.c, del, op, &shares);
-    if (e == 0) {
-      uint8_t k[1 + 2 * ST_ADDR_LEN];
-      collect_cb(k, st_chain__k2(k, ST_K_DEL, del, op), NULL, 0, &rs);
-    } else if (e == ST_ENOENT) {
-      e = 0;
-    }
-  } else {
-    e = scan(&r, ST_K_DEL, del, ST_ADDR_LEN, 1 + 2 * ST_ADDR_LEN, &rs);
-  }
+  if (f.has_val && (rc = val_required(&r, f.op, &v, err, cap)) != 0)
+    goto out;
+  e = dels_of(&r, &f, &rs);
   for (size_t i = 0; i < rs.n && e == 0; i++) {
     const uint8_t *o = rs.v[i].key + 1 + ST_ADDR_LEN;
     st_u128 amount = 0;
@@ -724,32 +519,32 @@ int st_chain__q_rewards(st_chain_t *ch, json_t *params, json_t **result, char *e
     }
     total += amount;
     json_array_append_new(list, json_pack("{s:o,s:o}", "validator", addr_json(o), "amount",
-                                          u128_json(amount)));
+                                          st_qk_u128_json(amount)));
   }
   if (e != 0) {
-    rc = ierr(err, cap, e == ST_ENOENT ? ST_ECORRUPT : e);
+    rc = st_qk_ierr(err, cap, e == ST_ENOENT ? ST_ECORRUPT : e);
     goto out;
   }
-  json_t *res = json_pack("{s:O,s:o}", "rewards", list, "total", u128_json(total));
+  json_t *res = json_pack("{s:O,s:o}", "rewards", list, "total", st_qk_u128_json(total));
   /* A validator's operator also has its commission to withdraw. */
   e = st_chain__val_get(&r.c, del, &v);
   if (e == 0) {
     st_u128 comm;
     if ((e = commission_of(&r, del, &comm)) == 0)
-      json_object_set_new(res, "commission", u128_json(comm));
+      json_object_set_new(res, "commission", st_qk_u128_json(comm));
   } else if (e == ST_ENOENT) {
     e = 0;
   }
   if (e != 0) {
     json_decref(res);
-    rc = ierr(err, cap, e);
+    rc = st_qk_ierr(err, cap, e);
     goto out;
   }
   *result = res;
 out:
   json_decref(list);
   recs_free(&rs);
-  reader_close(&r);
+  st_qk_close(&r);
   return rc;
 }
 
@@ -775,19 +570,11 @@ static json_t *prop_json(const uint8_t *val, size_t vlen, uint64_t id, int *rc) 
   return j;
 }
 
-int st_chain__q_proposals(st_chain_t *ch, json_t *params, json_t **result, char *err,
-                          size_t cap) {
-  static const char *const allowed[] = {"status", "page", "per_page", NULL};
-  int want, rc = st_rpc_check_params(params, allowed, err, cap);
-  if (rc != 0 || (rc = enum_param(params, "status", prop_statuses, &want, err, cap)) != 0)
-    return rc;
-  reader_t r;
-  if ((rc = reader_open(ch, &r, err, cap)) != 0)
-    return rc;
+/* The proposals whose status is prop_statuses[want] (any when want < 0),
+ * in id order, appended to all. */
+static int props_of(st_qk_reader_t *r, int want, json_t *all) {
   recs_t rs;
-  json_t *all = json_array(), *list = NULL;
-  size_t first, count;
-  int e = scan(&r, ST_K_GOV_PROP, NULL, 0, 1 + 8, &rs);
+  int e = scan(r, ST_K_GOV_PROP, NULL, 0, 1 + 8, &rs);
   for (size_t i = 0; i < rs.n && e == 0; i++) {
     json_t *j = prop_json(rs.v[i].val, rs.v[i].vlen, st_chain__rd64(rs.v[i].key + 1), &e);
     if (!j)
@@ -797,23 +584,37 @@ int st_chain__q_proposals(st_chain_t *ch, json_t *params, json_t **result, char 
       json_array_append(all, j);
     json_decref(j);
   }
-  if (e != 0) {
-    rc = ierr(err, cap, e);
-    goto out;
-  }
-  if ((rc = page_params(params, json_array_size(all), &first, &count, err, cap)) != 0)
-    goto out;
-  list = json_array();
-  for (size_t i = first; i < first + count; i++)
-    json_array_append(list, json_array_get(all, i));
-  *result = json_pack("{s:O,s:I}", "proposals", list, "total",
-                      (json_int_t)json_array_size(all));
-out:
-  json_decref(all);
-  json_decref(list);
   recs_free(&rs);
-  reader_close(&r);
+  return e;
+}
+
+static json_t *array_item(void *ud, size_t i, int *rc) {
+  return json_incref(json_array_get(ud, i));
+}
+
+int st_chain__q_proposals(st_chain_t *ch, json_t *params, json_t **result, char *err,
+                          size_t cap) {
+  static const char *const allowed[] = {"status", "page", "per_page", NULL};
+  int want, rc = st_rpc_check_params(params, allowed, err, cap);
+  if (rc != 0 || (rc = st_qk_enum(params, "status", prop_statuses, &want, err, cap)) != 0)
+    return rc;
+  st_qk_reader_t r;
+  if ((rc = st_qk_open(ch, &r, err, cap)) != 0)
+    return rc;
+  json_t *all = json_array();
+  int e = props_of(&r, want, all);
+  rc = e != 0 ? st_qk_ierr(err, cap, e)
+              : st_qk_list(params, json_array_size(all), "proposals", array_item, all, result,
+                           err, cap);
+  json_decref(all);
+  st_qk_close(&r);
   return rc;
+}
+
+static json_t *tally_json(const st_u128 t[4], st_u128 bonded) {
+  return json_pack("{s:o,s:o,s:o,s:o,s:o}", "yes", st_qk_u128_json(t[0]), "abstain",
+                   st_qk_u128_json(t[1]), "no", st_qk_u128_json(t[2]), "no_with_veto",
+                   st_qk_u128_json(t[3]), "bonded_tokens", st_qk_u128_json(bonded));
 }
 
 int st_chain__q_proposal(st_chain_t *ch, json_t *params, json_t **result, char *err,
@@ -822,14 +623,14 @@ int st_chain__q_proposal(st_chain_t *ch, json_t *params, json_t **result, char *
   int64_t id;
   bool present;
   int rc = st_rpc_check_params(params, allowed, err, cap);
-  if (rc != 0 || (rc = num_param(params, "id", &id, &present, err, cap)) != 0)
+  if (rc != 0 || (rc = st_qk_num(params, "id", &id, &present, err, cap)) != 0)
     return rc;
   if (!present)
-    return perr(err, cap, "id is required");
+    return st_qk_perr(err, cap, "id is required");
   if (id < 1)
-    return perr(err, cap, "id must be a proposal number (1 or more)");
-  reader_t r;
-  if ((rc = reader_open(ch, &r, err, cap)) != 0)
+    return st_qk_perr(err, cap, "id must be a proposal number (1 or more)");
+  st_qk_reader_t r;
+  if ((rc = st_qk_open(ch, &r, err, cap)) != 0)
     return rc;
   uint8_t k[1 + 8];
   const uint8_t *v;
@@ -858,7 +659,7 @@ int st_chain__q_proposal(st_chain_t *ch, json_t *params, json_t **result, char *
     }
     json_array_append_new(dl, json_pack("{s:o,s:o}", "depositor",
                                          addr_json(deps.v[i].key + 9), "amount",
-                                         u128_json(st_chain__get128(deps.v[i].val))));
+                                         st_qk_u128_json(st_chain__get128(deps.v[i].val))));
   }
   for (size_t i = 0; i < votes.n && e == 0; i++) {
     uint8_t o = votes.v[i].vlen == 1 ? votes.v[i].val[0] : 0;
@@ -872,7 +673,7 @@ int st_chain__q_proposal(st_chain_t *ch, json_t *params, json_t **result, char *
   if (e != 0) {
     json_decref(dl);
     json_decref(vl);
-    rc = ierr(err, cap, e);
+    rc = st_qk_ierr(err, cap, e);
     goto out;
   }
   json_object_set_new(j, "deposits", dl);
@@ -883,13 +684,10 @@ int st_chain__q_proposal(st_chain_t *ch, json_t *params, json_t **result, char *
   if (status && strcmp(status, "voting") == 0) {
     st_u128 t[4], bonded;
     if ((e = st_chain__gov_tally(&r.c, (uint64_t)id, t, &bonded)) != 0) {
-      rc = ierr(err, cap, e);
+      rc = st_qk_ierr(err, cap, e);
       goto out;
     }
-    json_object_set_new(j, "live_tally",
-                        json_pack("{s:o,s:o,s:o,s:o,s:o}", "yes", u128_json(t[0]), "abstain",
-                                  u128_json(t[1]), "no", u128_json(t[2]), "no_with_veto",
-                                  u128_json(t[3]), "bonded_tokens", u128_json(bonded)));
+    json_object_set_new(j, "live_tally", tally_json(t, bonded));
   }
   *result = j;
   j = NULL;
@@ -897,7 +695,7 @@ out:
   json_decref(j);
   recs_free(&deps);
   recs_free(&votes);
-  reader_close(&r);
+  st_qk_close(&r);
   return rc;
 }
 
@@ -908,8 +706,8 @@ int st_chain__q_params(st_chain_t *ch, json_t *params, json_t **result, char *er
   int rc = st_rpc_check_params(params, NULL, err, cap);
   if (rc != 0)
     return rc;
-  reader_t r;
-  if ((rc = reader_open(ch, &r, err, cap)) != 0)
+  st_qk_reader_t r;
+  if ((rc = st_qk_open(ch, &r, err, cap)) != 0)
     return rc;
   st_chain__params_t cur;
   int e = st_chain__params_load(&r.c, &ch->gen.p, &cur);
@@ -918,12 +716,12 @@ int st_chain__q_params(st_chain_t *ch, json_t *params, json_t **result, char *er
     cur = ch->gen.p;
     e = 0;
   }
-  reader_close(&r);
+  st_qk_close(&r);
   if (e != 0)
-    return ierr(err, cap, e);
+    return st_qk_ierr(err, cap, e);
   json_t *j = st_chain__params_json(&cur);
   if (!j)
-    return ierr(err, cap, ST_ENOMEM);
+    return st_qk_ierr(err, cap, ST_ENOMEM);
   *result = j;
   return 0;
 }
@@ -933,8 +731,8 @@ int st_chain__q_pools(st_chain_t *ch, json_t *params, json_t **result, char *err
   int rc = st_rpc_check_params(params, NULL, err, cap);
   if (rc != 0)
     return rc;
-  reader_t r;
-  if ((rc = reader_open(ch, &r, err, cap)) != 0)
+  st_qk_reader_t r;
+  if ((rc = st_qk_open(ch, &r, err, cap)) != 0)
     return rc;
   json_t *res = json_object();
   int e = 0;
@@ -944,12 +742,12 @@ int st_chain__q_pools(st_chain_t *ch, json_t *params, json_t **result, char *err
     if ((e = st_chain__ov_get(&r.ov, addr, &a)) == 0)
       json_object_set_new(res, st_chain__macc_name(i),
                           json_pack("{s:o,s:o}", "address", addr_json(addr), "balance",
-                                    u128_json(a.balance)));
+                                    st_qk_u128_json(a.balance)));
   }
-  reader_close(&r);
+  st_qk_close(&r);
   if (e != 0) {
     json_decref(res);
-    return ierr(err, cap, e);
+    return st_qk_ierr(err, cap, e);
   }
   *result = res;
   return 0;
@@ -957,49 +755,24 @@ int st_chain__q_pools(st_chain_t *ch, json_t *params, json_t **result, char *err
 
 /* ---- methods ---- */
 
-typedef int (*query_fn)(st_chain_t *, json_t *, json_t **, char *, size_t);
-
-static void run_query(st_rpc_call_t *call, json_t *params, void *ud, query_fn fn) {
-  char err[256];
-  json_t *res = NULL;
-  err[0] = '\0';
-  int code = fn(ud, params, &res, err, sizeof(err));
-  if (code != 0)
-    st_rpc_error(call, code, err, NULL);
-  else
-    st_rpc_result(call, res);
-}
-
-#define METHOD(name)                                                   \
-  static void m_##name(st_rpc_call_t *c, json_t *p, void *ud) {        \
-    run_query(c, p, ud, st_chain__q_##name);                           \
-  }
-METHOD(validators)
-METHOD(validator)
-METHOD(delegations)
-METHOD(unbonding)
-METHOD(redelegations)
-METHOD(rewards)
-METHOD(proposals)
-METHOD(proposal)
-METHOD(params)
-METHOD(pools)
-#undef METHOD
+ST_QK_METHOD(validators)
+ST_QK_METHOD(validator)
+ST_QK_METHOD(delegations)
+ST_QK_METHOD(unbonding)
+ST_QK_METHOD(redelegations)
+ST_QK_METHOD(rewards)
+ST_QK_METHOD(proposals)
+ST_QK_METHOD(proposal)
+ST_QK_METHOD(params)
+ST_QK_METHOD(pools)
 
 void st_chain__query_register(st_chain_t *ch, st_rpc_t *rpc) {
-  static const struct {
-    const char *name;
-    st_rpc_method_fn fn;
-  } m[] = {
+  static const st_qk_method_t m[] = {
     {"validators", m_validators},   {"validator", m_validator},
     {"delegations", m_delegations}, {"unbonding", m_unbonding},
     {"redelegations", m_redelegations}, {"rewards", m_rewards},
     {"proposals", m_proposals},     {"proposal", m_proposal},
     {"params", m_params},           {"pools", m_pools},
   };
-  for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-    int rc = st_rpc_register(rpc, m[i].name, m[i].fn, ch);
-    if (rc != 0)
-      ST_WARN("chain", "cannot register JSON-RPC method %s: %s", m[i].name, st_strerror(rc));
-  }
+  st_qk_register(rpc, ch, m, sizeof(m) / sizeof(m[0]));
 }

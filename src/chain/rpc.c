@@ -8,7 +8,6 @@
  * carries the tx (answered from the commit hook), the tx leaves the
  * mempool without being committed, or 30 s pass. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <stratos/st_err.h>
 #include <stratos/st_log.h>
 #include "chain/chain_private.h"
+#include "chain/qkit.h"
 
 enum { W_CHECKING, W_WAITING };
 
@@ -30,44 +30,16 @@ struct st_chain__waiter {
   st_chain__waiter_t *prev, *next;
 };
 
-static int perr(char *err, size_t cap, const char *fmt, ...)
-  __attribute__((format(printf, 3, 4)));
-
-static int perr(char *err, size_t cap, const char *fmt, ...) {
-  va_list ap;
-  int n = snprintf(err, cap, "invalid params: ");
-  if (n > 0 && (size_t)n < cap) {
-    va_start(ap, fmt);
-    vsnprintf(err + n, cap - (size_t)n, fmt, ap);
-    va_end(ap);
-  }
-  return ST_RPC_INVALID_PARAMS;
-}
-
-static json_t *param(json_t *params, const char *name) {
-  return json_is_object(params) ? json_object_get(params, name) : NULL;
-}
-
-static json_t *hex_json(const uint8_t *p, size_t n) {
-  char hex[2 * 64 + 1];
-  if (st_hex_encode(p, n, hex, sizeof(hex)) != 0)
-    return json_string("");
-  return json_string(hex);
-}
-
-static json_t *u128_json(st_u128 v) {
-  char s[ST_U128_STR_MAX];
-  st_u128_format(v, s);
-  return json_string(s);
-}
-
-
 static json_t *result_json(int code, const char *log, st_u128 fee) {
   return json_pack("{s:i,s:s,s:o}", "code", code, "log", log ? log : "", "fee",
-                   u128_json(fee));
+                   st_qk_u128_json(fee));
 }
 
 /* ---- queries ---- */
+
+/* Unlike the module queries, these read their parameters with
+ * json_object_get (not st_qk_param): one given as null is a wrong value
+ * here, not an absent one, as it has always been. */
 
 int st_chain__q_account(st_chain_t *ch, json_t *params, json_t **result, char *err,
                         size_t cap) {
@@ -76,25 +48,23 @@ int st_chain__q_account(st_chain_t *ch, json_t *params, json_t **result, char *e
   int rc = st_rpc_check_params(params, allowed, err, cap);
   if (rc != 0)
     return rc;
-  json_t *a = param(params, "address");
+  json_t *a = json_object_get(params, "address");
   if (!a)
-    return perr(err, cap, "address is required");
+    return st_qk_perr(err, cap, "address is required");
   if (!json_is_string(a) || st_addr_decode(json_string_value(a), ST_HRP_WALLET, addr) != 0)
-    return perr(err, cap, "address must be an st1... account address");
+    return st_qk_perr(err, cap, "address must be an st1... account address");
   st_txn_t *txn;
   st_chain__acct_t acct;
   if ((rc = st_txn_begin(ch->st.store, false, &txn)) == 0) {
     rc = st_chain__acct_get(&ch->st, txn, addr, &acct);
     st_txn_abort(txn);
   }
-  if (rc != 0) {
-    snprintf(err, cap, "cannot read the account: %s", st_strerror(rc));
-    return ST_RPC_INTERNAL_ERROR;
-  }
+  if (rc != 0)
+    return st_qk_cannot(err, cap, "the account", rc);
   char shown[ST_ADDR_STR_MAX];
   st_addr_encode(ST_HRP_WALLET, addr, shown, sizeof(shown));
-  *result = json_pack("{s:s,s:o,s:I}", "address", shown, "balance", u128_json(acct.balance),
-                      "nonce", (json_int_t)acct.nonce);
+  *result = json_pack("{s:s,s:o,s:I}", "address", shown, "balance",
+                      st_qk_u128_json(acct.balance), "nonce", (json_int_t)acct.nonce);
   return 0;
 }
 
@@ -119,7 +89,8 @@ static json_t *tx_json(st_chain_t *ch, st_txn_t *txn, const uint8_t hash[ST_HASH
     *rc = ST_ECORRUPT;
     return NULL;
   }
-  return json_pack("{s:o,s:I,s:I,s:o,s:o}", "hash", hex_json(hash, ST_HASH_LEN), "height",
+  return json_pack("{s:o,s:I,s:I,s:o,s:o}", "hash", st_qk_hex_json(hash, ST_HASH_LEN),
+                   "height",
                    (json_int_t)st_chain__rd64(p), "index", (json_int_t)st_chain__rd32(p + 8),
                    "tx_result", result_json(code, log, fee), "tx",
                    st_rpc_base64(p + 16 + rlen, n - 16 - rlen));
@@ -132,23 +103,19 @@ int st_chain__q_tx(st_chain_t *ch, json_t *params, json_t **result, char *err, s
   int rc = st_rpc_check_params(params, allowed, err, cap);
   if (rc != 0)
     return rc;
-  json_t *h = param(params, "hash");
+  json_t *h = json_object_get(params, "hash");
   if (!h)
-    return perr(err, cap, "hash is required");
+    return st_qk_perr(err, cap, "hash is required");
   if (!json_is_string(h) || json_string_length(h) != 2 * ST_HASH_LEN ||
       st_hex_decode(json_string_value(h), 2 * ST_HASH_LEN, hash, sizeof(hash), &got) != 0)
-    return perr(err, cap, "hash must be %d hex digits", 2 * ST_HASH_LEN);
+    return st_qk_perr(err, cap, "hash must be %d hex digits", 2 * ST_HASH_LEN);
   st_txn_t *txn;
-  if ((rc = st_txn_begin(ch->st.store, false, &txn)) != 0) {
-    snprintf(err, cap, "cannot read the store: %s", st_strerror(rc));
-    return ST_RPC_INTERNAL_ERROR;
-  }
+  if ((rc = st_txn_begin(ch->st.store, false, &txn)) != 0)
+    return st_qk_cannot(err, cap, "the store", rc);
   json_t *j = tx_json(ch, txn, hash, &rc);
   st_txn_abort(txn);
-  if (rc != 0) {
-    snprintf(err, cap, "cannot read the tx: %s", st_strerror(rc));
-    return ST_RPC_INTERNAL_ERROR;
-  }
+  if (rc != 0)
+    return st_qk_cannot(err, cap, "the tx", rc);
   if (!j) {
     snprintf(err, cap, "tx not found");
     return ST_RPC_INVALID_PARAMS;
@@ -188,26 +155,24 @@ int st_chain__q_block_results(st_chain_t *ch, json_t *params, json_t **result, c
     return rc;
   st_txn_t *txn;
   int64_t latest, height;
-  if ((rc = st_txn_begin(ch->st.store, false, &txn)) != 0) {
-    snprintf(err, cap, "cannot read the store: %s", st_strerror(rc));
-    return ST_RPC_INTERNAL_ERROR;
-  }
+  if ((rc = st_txn_begin(ch->st.store, false, &txn)) != 0)
+    return st_qk_cannot(err, cap, "the store", rc);
   if ((rc = st_chain__meta_get(&ch->st, txn, &latest, NULL)) != 0) {
     st_txn_abort(txn);
-    snprintf(err, cap, "cannot read the store: %s", st_strerror(rc));
-    return ST_RPC_INTERNAL_ERROR;
+    return st_qk_cannot(err, cap, "the store", rc);
   }
-  json_t *h = param(params, "height");
+  json_t *h = json_object_get(params, "height");
   height = latest;
   if (h && !json_is_null(h)) {
     if (height_param(h, &height) != 0 || height < 1) {
       st_txn_abort(txn);
-      return perr(err, cap, "height must be a positive integer");
+      return st_qk_perr(err, cap, "height must be a positive integer");
     }
     if (height > latest) {
       st_txn_abort(txn);
-      return perr(err, cap, "height %" PRId64 " is not committed yet (latest is %" PRId64 ")",
-                  height, latest);
+      return st_qk_perr(err, cap,
+                        "height %" PRId64 " is not committed yet (latest is %" PRId64 ")", height,
+                        latest);
     }
   }
   json_t *list = json_array();
@@ -262,19 +227,20 @@ int st_chain__q_tx_param(st_chain_t *ch, json_t *params, uint8_t **tx, size_t *l
   int rc = st_rpc_check_params(params, allowed, err, cap);
   if (rc != 0)
     return rc;
-  json_t *t = param(params, "tx");
+  json_t *t = json_object_get(params, "tx");
   if (!t)
-    return perr(err, cap, "tx is required (base64)");
+    return st_qk_perr(err, cap, "tx is required (base64)");
   if (!json_is_string(t))
-    return perr(err, cap, "tx must be a base64 string");
+    return st_qk_perr(err, cap, "tx must be a base64 string");
   size_t max = ch->gen.p.max_tx_bytes;
   size_t n = json_string_length(t);
   size_t maxenc = sodium_base64_ENCODED_LEN(max, sodium_base64_VARIANT_ORIGINAL) - 1;
   if (n == 0)
-    return perr(err, cap, "tx is empty");
+    return st_qk_perr(err, cap, "tx is empty");
   if (n > maxenc)
-    return perr(err, cap, "tx of %zu base64 characters exceeds the maximum tx size of %zu bytes",
-                n, max);
+    return st_qk_perr(err, cap,
+                      "tx of %zu base64 characters exceeds the maximum tx size of %zu bytes", n,
+                      max);
   /* n is capped, so this is at most max + 2 bytes. */
   size_t room = n / 4 * 3 + 3;
   uint8_t *buf = malloc(room);
@@ -286,12 +252,12 @@ int st_chain__q_tx_param(st_chain_t *ch, json_t *params, uint8_t **tx, size_t *l
                         sodium_base64_VARIANT_ORIGINAL) != 0 ||
       end != json_string_value(t) + n || got == 0) {
     free(buf);
-    return perr(err, cap, "tx is not valid base64");
+    return st_qk_perr(err, cap, "tx is not valid base64");
   }
   if (got > max) {
     free(buf);
-    return perr(err, cap, "tx of %zu bytes exceeds the maximum tx size of %zu bytes", got,
-                max);
+    return st_qk_perr(err, cap, "tx of %zu bytes exceeds the maximum tx size of %zu bytes",
+                      got, max);
   }
   *tx = buf;
   *len = got;
@@ -300,49 +266,38 @@ int st_chain__q_tx_param(st_chain_t *ch, json_t *params, uint8_t **tx, size_t *l
 
 /* ---- methods ---- */
 
-typedef int (*query_fn)(st_chain_t *, json_t *, json_t **, char *, size_t);
-
-static void run_query(st_rpc_call_t *call, json_t *params, void *ud, query_fn fn) {
-  char err[256];
-  json_t *res = NULL;
-  err[0] = '\0';
-  int code = fn(ud, params, &res, err, sizeof(err));
-  if (code != 0)
-    st_rpc_error(call, code, err, NULL);
-  else
-    st_rpc_result(call, res);
-}
-
-static void m_account(st_rpc_call_t *c, json_t *p, void *ud) {
-  run_query(c, p, ud, st_chain__q_account);
-}
-static void m_tx(st_rpc_call_t *c, json_t *p, void *ud) { run_query(c, p, ud, st_chain__q_tx); }
-static void m_block_results(st_rpc_call_t *c, json_t *p, void *ud) {
-  run_query(c, p, ud, st_chain__q_block_results);
-}
-static void m_num_unconfirmed(st_rpc_call_t *c, json_t *p, void *ud) {
-  run_query(c, p, ud, st_chain__q_num_unconfirmed);
-}
+ST_QK_METHOD(account)
+ST_QK_METHOD(tx)
+ST_QK_METHOD(block_results)
+ST_QK_METHOD(num_unconfirmed)
 
 static json_t *check_json(int code, const char *log, const uint8_t hash[ST_HASH_LEN]) {
   return json_pack("{s:i,s:s,s:o}", "code", code, "log", log ? log : "", "hash",
-                   hex_json(hash, ST_HASH_LEN));
+                   st_qk_hex_json(hash, ST_HASH_LEN));
+}
+
+/* The tx of a broadcast_tx_* call (the caller frees it); false when the
+ * call is already answered with the error. */
+static bool tx_arg(st_rpc_call_t *call, json_t *params, st_chain_t *ch, uint8_t **tx,
+                   size_t *len) {
+  char err[256];
+  int code = st_chain__q_tx_param(ch, params, tx, len, err, sizeof(err));
+  if (code != 0)
+    st_rpc_error(call, code, err, NULL);
+  return code == 0;
 }
 
 static void m_broadcast_async(st_rpc_call_t *call, json_t *params, void *ud) {
   st_chain_t *ch = ud;
-  char err[256], log[ST_CHAIN__LOG_MAX];
+  char log[ST_CHAIN__LOG_MAX];
   uint8_t *tx;
   size_t len;
-  int code = st_chain__q_tx_param(ch, params, &tx, &len, err, sizeof(err));
-  if (code != 0) {
-    st_rpc_error(call, code, err, NULL);
+  if (!tx_arg(call, params, ch, &tx, &len))
     return;
-  }
   st_chain__tx_t t;
   uint8_t hash[ST_HASH_LEN];
   st_chain_tx_hash(tx, len, hash);
-  code = st_chain__tx_check(&ch->gen.p, tx, len, &t, log, sizeof(log));
+  int code = st_chain__tx_check(&ch->gen.p, tx, len, &t, log, sizeof(log));
   if (code == 0) {
     log[0] = '\0';
     st_chain__mempool_submit(ch->mp, tx, len, NULL, NULL, NULL);
@@ -359,14 +314,10 @@ static void on_sync_checked(void *ud, int code, const char *log,
 
 static void m_broadcast_sync(st_rpc_call_t *call, json_t *params, void *ud) {
   st_chain_t *ch = ud;
-  char err[256];
   uint8_t *tx;
   size_t len;
-  int code = st_chain__q_tx_param(ch, params, &tx, &len, err, sizeof(err));
-  if (code != 0) {
-    st_rpc_error(call, code, err, NULL);
+  if (!tx_arg(call, params, ch, &tx, &len))
     return;
-  }
   st_chain__mempool_submit(ch->mp, tx, len, NULL, on_sync_checked, call);
   free(tx);
 }
@@ -407,7 +358,7 @@ static void on_commit_checked(void *ud, int code, const char *log,
   if (code != 0) {
     waiter_unlink(ch, w);
     st_rpc_result(w->call, json_pack("{s:o,s:i,s:{s:i,s:s},s:n}", "hash",
-                                     hex_json(hash, ST_HASH_LEN), "height", 0, "check_tx",
+                                     st_qk_hex_json(hash, ST_HASH_LEN), "height", 0, "check_tx",
                                      "code", code, "log", log ? log : "", "tx_result"));
     free(w);
     return;
@@ -423,11 +374,8 @@ static void m_broadcast_commit(st_rpc_call_t *call, json_t *params, void *ud) {
   char err[256];
   uint8_t *tx;
   size_t len;
-  int code = st_chain__q_tx_param(ch, params, &tx, &len, err, sizeof(err));
-  if (code != 0) {
-    st_rpc_error(call, code, err, NULL);
+  if (!tx_arg(call, params, ch, &tx, &len))
     return;
-  }
   if (ch->nwaiters >= ST_CHAIN__MAX_WAITERS) {
     free(tx);
     snprintf(err, sizeof(err), "too many broadcast_tx_commit calls waiting (%d)",
@@ -565,10 +513,7 @@ void st_chain__waiters_close(st_chain_t *ch) {
 }
 
 void st_chain__rpc_register(st_chain_t *ch, st_rpc_t *rpc) {
-  static const struct {
-    const char *name;
-    st_rpc_method_fn fn;
-  } m[] = {
+  static const st_qk_method_t m[] = {
     {"broadcast_tx_async", m_broadcast_async},
     {"broadcast_tx_sync", m_broadcast_sync},
     {"broadcast_tx_commit", m_broadcast_commit},
@@ -577,9 +522,5 @@ void st_chain__rpc_register(st_chain_t *ch, st_rpc_t *rpc) {
     {"account", m_account},
     {"block_results", m_block_results},
   };
-  for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-    int rc = st_rpc_register(rpc, m[i].name, m[i].fn, ch);
-    if (rc != 0)
-      ST_WARN("chain", "cannot register JSON-RPC method %s: %s", m[i].name, st_strerror(rc));
-  }
+  st_qk_register(rpc, ch, m, sizeof(m) / sizeof(m[0]));
 }

@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -105,6 +106,20 @@ static const struct {
   {"keep", offsetof(cflags_t, keep)},
 };
 
+/* Prints "stratosd: " and the sentence, and returns the usage exit code:
+ * every mistake on the command line ends this way. */
+static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_err(const char *fmt, ...) {
+  va_list ap;
+  fputs("stratosd: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  return ST_EXIT_USAGE;
+}
+
 static int *switch_slot(cflags_t *f, const char *name, size_t nl) {
   for (size_t j = 0; j < sizeof(switch_slots) / sizeof(switch_slots[0]); j++)
     if (strlen(switch_slots[j].name) == nl && memcmp(switch_slots[j].name, name, nl) == 0)
@@ -135,46 +150,34 @@ static int parse_flags(int argc, char **argv, int first, const char *const *name
   for (int i = first; i < argc; i++) {
     const char *w = argv[i];
     if (strncmp(w, "--", 2) != 0) {
-      if (f->npos == 4) {
-        fprintf(stderr, "stratosd: unexpected argument %s\n", w);
-        return ST_EXIT_USAGE;
-      }
+      if (f->npos == 4)
+        return usage_err("unexpected argument %s", w);
       f->pos[f->npos++] = w;
       continue;
     }
     const char *eq = strchr(w, '=');
     size_t nl = eq ? (size_t)(eq - w - 2) : strlen(w + 2);
-    if (!named(names, w + 2, nl)) {
-      fprintf(stderr, "stratosd: unknown flag %.*s (see stratosd help)\n", (int)(nl + 2), w);
-      return ST_EXIT_USAGE;
-    }
+    if (!named(names, w + 2, nl))
+      return usage_err("unknown flag %.*s (see stratosd help)", (int)(nl + 2), w);
     int *sw = switch_slot(f, w + 2, nl);
     if (sw) {
-      if (eq) {
-        fprintf(stderr, "stratosd: flag --%.*s takes no value\n", (int)nl, w + 2);
-        return ST_EXIT_USAGE;
-      }
+      if (eq)
+        return usage_err("flag --%.*s takes no value", (int)nl, w + 2);
       *sw = 1;
       continue;
     }
     const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-    if (!v || !*v) {
-      fprintf(stderr, "stratosd: flag %.*s needs a value\n", (int)(nl + 2), w);
-      return ST_EXIT_USAGE;
-    }
+    if (!v || !*v)
+      return usage_err("flag %.*s needs a value", (int)(nl + 2), w);
     if (nl == 6 && memcmp(w + 2, "change", 6) == 0) {
-      if (f->nchanges == CHANGES_MAX) {
-        fprintf(stderr, "stratosd: at most %d --change flags\n", CHANGES_MAX);
-        return ST_EXIT_USAGE;
-      }
+      if (f->nchanges == CHANGES_MAX)
+        return usage_err("at most %d --change flags", CHANGES_MAX);
       f->changes[f->nchanges++] = v;
       continue;
     }
     const char **slot = flag_slot(f, w + 2, nl);
-    if (!slot) {
-      fprintf(stderr, "stratosd: unknown flag %.*s (see stratosd help)\n", (int)(nl + 2), w);
-      return ST_EXIT_USAGE;
-    }
+    if (!slot)
+      return usage_err("unknown flag %.*s (see stratosd help)", (int)(nl + 2), w);
     *slot = v;
   }
   return ST_EXIT_OK;
@@ -186,10 +189,8 @@ static int only_flags(const cflags_t *f, const char *const *names, const char *c
   for (size_t j = 0; j < sizeof(flag_slots) / sizeof(flag_slots[0]); j++) {
     const char *const *slot = (const char *const *)(const void *)((const char *)f +
                                                                  flag_slots[j].off);
-    if (*slot && !named(names, flag_slots[j].name, strlen(flag_slots[j].name))) {
-      fprintf(stderr, "stratosd: %s takes no --%s\n", cmd, flag_slots[j].name);
-      return ST_EXIT_USAGE;
-    }
+    if (*slot && !named(names, flag_slots[j].name, strlen(flag_slots[j].name)))
+      return usage_err("%s takes no --%s", cmd, flag_slots[j].name);
   }
   return ST_EXIT_OK;
 }
@@ -342,49 +343,61 @@ static int parse_amount(const char *s, st_u128 *out) {
 }
 
 /* An amount flag as a decimal string of wei in out; positive unless
- * zero_ok. Prints the usage error. */
+ * zero_ok. */
 static int amount_flag(const char *flag, const char *v, bool zero_ok,
                        char out[ST_U128_STR_MAX]) {
   st_u128 x;
-  if (parse_amount(v, &x) != 0 || (x == 0 && !zero_ok)) {
-    fprintf(stderr, "stratosd: bad --%s %s (%swei, or e.g. 1.5stos)\n", flag, v,
-            zero_ok ? "" : "a positive amount: ");
-    return ST_EXIT_USAGE;
-  }
+  if (parse_amount(v, &x) != 0 || (x == 0 && !zero_ok))
+    return usage_err("bad --%s %s (%swei, or e.g. 1.5stos)", flag, v,
+                     zero_ok ? "" : "a positive amount: ");
   st_u128_format(x, out);
   return ST_EXIT_OK;
 }
 
-/* An st1... address flag. */
-static int addr_flag(const char *flag, const char *v, uint8_t out[ST_ADDR_LEN]) {
-  if (st_addr_decode(v, ST_HRP_WALLET, out) != 0) {
-    fprintf(stderr, "stratosd: --%s %s is not an st1... address\n", flag, v);
-    return ST_EXIT_USAGE;
-  }
-  return ST_EXIT_OK;
+/* An address of hrp: st1... (ST_HRP_WALLET) or stsds1... (ST_HRP_NODE);
+ * what names it in the message ("--validator"). */
+static int addr_arg(const char *what, const char *v, const char *hrp,
+                    uint8_t out[ST_ADDR_LEN]) {
+  if (st_addr_decode(v, hrp, out) == 0)
+    return ST_EXIT_OK;
+  return usage_err("%s %s is not an %s", what, v,
+                   strcmp(hrp, ST_HRP_NODE) == 0 ? "stsds1... node address" : "st1... address");
 }
 
 /* A fraction flag from 0 to 1 with at most 18 decimals. */
 static int rate_flag(const char *flag, const char *v) {
   st_u128 x;
-  if (st_dec_parse(v, &x) != 0 || x > ST_DEC_ONE) {
-    fprintf(stderr, "stratosd: bad --%s %s (a fraction from 0 to 1 such as 0.05, at most 18 "
-                    "decimals)\n", flag, v);
-    return ST_EXIT_USAGE;
-  }
+  if (st_dec_parse(v, &x) != 0 || x > ST_DEC_ONE)
+    return usage_err("bad --%s %s (a fraction from 0 to 1 such as 0.05, at most 18 decimals)",
+                     flag, v);
   return ST_EXIT_OK;
+}
+
+/* Digits only (no sign or space), below 2^64. */
+static bool decimal(const char *v, unsigned long long *out) {
+  char *end;
+  errno = 0;
+  *out = strtoull(v, &end, 10);
+  return !errno && !*end && v[0] >= '0' && v[0] <= '9';
 }
 
 /* A positive decimal integer below 2^63 (proposal ids, pages); what names
  * it in the message ("--page"). */
 static int count_flag(const char *what, const char *v, uint64_t *out) {
-  char *end;
-  errno = 0;
-  unsigned long long x = strtoull(v, &end, 10);
-  if (errno || *end || v[0] < '0' || v[0] > '9' || x == 0 || x > INT64_MAX) {
-    fprintf(stderr, "stratosd: bad %s %s (a positive integer)\n", what, v);
-    return ST_EXIT_USAGE;
-  }
+  unsigned long long x;
+  if (!decimal(v, &x) || x == 0 || x > INT64_MAX)
+    return usage_err("bad %s %s (a positive integer)", what, v);
+  *out = x;
+  return ST_EXIT_OK;
+}
+
+/* A decimal integer from min to max (node type, capacity). */
+static int int_flag(const char *flag, const char *v, uint64_t min, uint64_t max,
+                    uint64_t *out) {
+  unsigned long long x;
+  if (!decimal(v, &x) || x < min || x > max)
+    return usage_err("bad --%s %s (an integer from %llu to %llu)", flag, v,
+                     (unsigned long long)min, (unsigned long long)max);
   *out = x;
   return ST_EXIT_OK;
 }
@@ -395,11 +408,8 @@ static int text_flag(const char *flag, const char *v, size_t min, size_t max) {
   bool ok = n >= min && n <= max;
   for (size_t i = 0; ok && i < n; i++)
     ok = (unsigned char)v[i] >= 0x20 && (unsigned char)v[i] < 0x7f;
-  if (!ok) {
-    fprintf(stderr, "stratosd: bad --%s (%zu to %zu printable ASCII characters)\n", flag, min,
-            max);
-    return ST_EXIT_USAGE;
-  }
+  if (!ok)
+    return usage_err("bad --%s (%zu to %zu printable ASCII characters)", flag, min, max);
   return ST_EXIT_OK;
 }
 
@@ -449,6 +459,7 @@ static char *base64_of(const uint8_t *p, size_t n) {
 /* What every tx command needs once its own flags are checked. */
 typedef struct txenv {
   const cflags_t *f;
+  const char *cmd; /* as messages name it: "stake", "gov vote" */
   char chain_id[ST_CHAIN_ID_MAX + 1];
   char url[512];
   st_keypair_t kp;
@@ -457,39 +468,28 @@ typedef struct txenv {
   st_u128 fee;     /* --fee */
   st_u128 min_fee; /* per byte, when no --fee */
   char mode[8];
+  Stratos__Tx__TxBody body; /* the command points its message member at its message */
 } txenv_t;
 
 /* Checks the flags every tx command shares; prints and returns the usage
  * exit code on a bad one. */
-static int tx_common_flags(const cflags_t *f, const char *cmd, txenv_t *e) {
-  if (!f->home || !f->from == !f->key) {
-    fprintf(stderr, "stratosd: tx %s needs --home DIR and --from NAME or --key FILE\n", cmd);
-    return ST_EXIT_USAGE;
-  }
-  if (f->npos) {
-    fprintf(stderr, "stratosd: unexpected argument %s\n", f->pos[0]);
-    return ST_EXIT_USAGE;
-  }
+static int tx_common_flags(txenv_t *e) {
+  const cflags_t *f = e->f;
+  if (!f->home || !f->from == !f->key)
+    return usage_err("tx %s needs --home DIR and --from NAME or --key FILE", e->cmd);
+  if (f->npos)
+    return usage_err("unexpected argument %s", f->pos[0]);
   const char *mode = f->mode ? f->mode : "commit";
-  if (strcmp(mode, "commit") && strcmp(mode, "sync") && strcmp(mode, "async")) {
-    fprintf(stderr, "stratosd: --mode is commit, sync or async\n");
-    return ST_EXIT_USAGE;
-  }
+  if (strcmp(mode, "commit") && strcmp(mode, "sync") && strcmp(mode, "async"))
+    return usage_err("--mode is commit, sync or async");
   snprintf(e->mode, sizeof(e->mode), "%s", mode);
-  if (f->fee && parse_amount(f->fee, &e->fee) != 0) {
-    fprintf(stderr, "stratosd: bad --fee %s\n", f->fee);
-    return ST_EXIT_USAGE;
-  }
-  if (f->nonce) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(f->nonce, &end, 10);
-    if (errno || *end || f->nonce[0] < '0' || f->nonce[0] > '9') {
-      fprintf(stderr, "stratosd: bad --nonce %s\n", f->nonce);
-      return ST_EXIT_USAGE;
-    }
-    e->nonce = v;
-  }
+  if (f->fee && parse_amount(f->fee, &e->fee) != 0)
+    return usage_err("bad --fee %s", f->fee);
+  unsigned long long nonce;
+  if (f->nonce && !decimal(f->nonce, &nonce))
+    return usage_err("bad --nonce %s", f->nonce);
+  if (f->nonce)
+    e->nonce = nonce;
   return ST_EXIT_OK;
 }
 
@@ -498,10 +498,10 @@ static int tx_common_flags(const cflags_t *f, const char *cmd, txenv_t *e) {
  * (which governance may change) unless --fee is given or the tx is
  * signed offline (--generate-only with --nonce); the genesis value is the
  * fallback. On failure prints why and returns the exit code. */
-static int tx_open(const cflags_t *f, txenv_t *e) {
+static int tx_open(txenv_t *e) {
+  const cflags_t *f = e->f;
   bool have_fee;
   int rc;
-  e->f = f;
   rpc_url(f, e->url, sizeof(e->url));
   if (load_genesis_params(f->home, e->chain_id, sizeof(e->chain_id), &e->min_fee,
                           &have_fee) != 0) {
@@ -583,12 +583,25 @@ static int tx_emit(const txenv_t *e, const st_buf_t *tx) {
   return code == 0 ? ST_EXIT_OK : ST_EXIT_FAIL;
 }
 
-/* Signs body (its message set) for e and emits it; wipes the key. */
-static int tx_sign_emit(txenv_t *e, Stratos__Tx__TxBody *body) {
+/* Message fields: protobuf-c takes char * for strings it only reads, and
+ * bytes over memory that outlives the message. */
+static char *pb_str(const char *s) {
+  return (char *)(uintptr_t)s;
+}
+
+static ProtobufCBinaryData pb_bytes(uint8_t *p, size_t n) {
+  return (ProtobufCBinaryData){.len = n, .data = p};
+}
+
+/* Signs e's body, whose message member of case msg the command has set,
+ * and emits it; wipes the key. */
+static int tx_sign_emit(txenv_t *e, Stratos__Tx__TxBody__MsgCase msg) {
   st_buf_t tx;
+  Stratos__Tx__TxBody *body = &e->body;
+  body->msg_case = msg;
   body->chain_id = e->chain_id;
   body->nonce = e->nonce;
-  body->memo = (char *)(uintptr_t)(e->f->memo ? e->f->memo : "");
+  body->memo = pb_str(e->f->memo ? e->f->memo : "");
   st_buf_init(&tx, 1u << 20);
   int rc = e->f->fee ? st_chain_tx_sign(&e->kp, body, e->fee, 0, &tx)
                      : st_chain_tx_sign(&e->kp, body, 0, e->min_fee, &tx);
@@ -607,41 +620,34 @@ static int tx_sign_emit(txenv_t *e, Stratos__Tx__TxBody *body) {
 
 #define TX_FLAGS "home", "from", "key", "fee", "memo", "rpc", "nonce", "mode", "generate-only"
 
+/* send checks its own flags first, and signs with st_chain_tx_send, which
+ * can sign --count txs of consecutive nonces. */
 static int tx_send(int argc, char **argv) {
   static const char *const names[] = {TX_FLAGS, "to", "amount", "count", NULL};
   cflags_t f;
-  txenv_t e = {0};
+  txenv_t e = {.f = &f, .cmd = "send"};
   int rc = parse_flags(argc, argv, 3, names, &f);
   if (rc != 0)
     return rc;
-  if (!f.home || (!f.from == !f.key) || !f.to || !f.amount || f.npos) {
-    fprintf(stderr, "stratosd: tx send needs --home DIR, --from NAME or --key FILE, "
-                    "--to ADDR and --amount AMT\n");
-    return ST_EXIT_USAGE;
-  }
+  if (!f.home || (!f.from == !f.key) || !f.to || !f.amount || f.npos)
+    return usage_err("tx send needs --home DIR, --from NAME or --key FILE, --to ADDR and "
+                     "--amount AMT");
   unsigned long count = 1;
   if (f.count) {
     char *end;
     errno = 0;
     count = strtoul(f.count, &end, 10);
-    if (errno || *end || count == 0 || count > 1000000 || !f.generate_only) {
-      fprintf(stderr, "stratosd: --count is 1 to 1000000 and goes with --generate-only\n");
-      return ST_EXIT_USAGE;
-    }
+    if (errno || *end || count == 0 || count > 1000000 || !f.generate_only)
+      return usage_err("--count is 1 to 1000000 and goes with --generate-only");
   }
-  if ((rc = tx_common_flags(&f, "send", &e)) != 0)
-    return rc;
   uint8_t to[ST_ADDR_LEN];
-  if (st_addr_decode(f.to, ST_HRP_WALLET, to) != 0) {
-    fprintf(stderr, "stratosd: --to %s is not an st1... address\n", f.to);
-    return ST_EXIT_USAGE;
-  }
   st_u128 amount;
-  if (parse_amount(f.amount, &amount) != 0 || amount == 0) {
-    fprintf(stderr, "stratosd: bad --amount %s (wei, or e.g. 1.5stos)\n", f.amount);
-    return ST_EXIT_USAGE;
-  }
-  if ((rc = tx_open(&f, &e)) != 0)
+  if ((rc = tx_common_flags(&e)) != 0 ||
+      (rc = addr_arg("--to", f.to, ST_HRP_WALLET, to)) != 0)
+    return rc;
+  if (parse_amount(f.amount, &amount) != 0 || amount == 0)
+    return usage_err("bad --amount %s (wei, or e.g. 1.5stos)", f.amount);
+  if ((rc = tx_open(&e)) != 0)
     return rc;
   /* Signed txs of consecutive nonces, one base64 line each with
    * --generate-only, for scripts and load generators to broadcast
@@ -668,383 +674,73 @@ static int tx_send(int argc, char **argv) {
   return rc;
 }
 
-/* stake, unstake: MsgDelegate and MsgUndelegate. */
-static int tx_delegate(int argc, char **argv, bool undelegate) {
-  static const char *const names[] = {TX_FLAGS, "validator", "amount", NULL};
-  const char *cmd = undelegate ? "unstake" : "stake";
-  cflags_t f;
-  txenv_t e = {0};
-  int rc = parse_flags(argc, argv, 3, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, cmd, &e)) != 0)
-    return rc;
-  if (!f.validator || !f.amount) {
-    fprintf(stderr, "stratosd: tx %s needs --validator ADDR and --amount AMT\n", cmd);
-    return ST_EXIT_USAGE;
-  }
+/* The other tx commands run once their flags are parsed and the shared
+ * ones checked: each checks its own (a usage error before anything is
+ * read), opens e with tx_open, points its message member of e->body at
+ * its message and signs it with tx_sign_emit. alt picks the second
+ * message of the commands that have two. */
+
+/* stake, unstake (alt): MsgDelegate and MsgUndelegate. */
+static int tx_delegate(txenv_t *e, const cflags_t *f, bool undelegate) {
   uint8_t val[ST_ADDR_LEN];
   char amount[ST_U128_STR_MAX];
-  if ((rc = addr_flag("validator", f.validator, val)) != 0 ||
-      (rc = amount_flag("amount", f.amount, false, amount)) != 0 ||
-      (rc = tx_open(&f, &e)) != 0)
+  int rc;
+  if (!f->validator || !f->amount)
+    return usage_err("tx %s needs --validator ADDR and --amount AMT", e->cmd);
+  if ((rc = addr_arg("--validator", f->validator, ST_HRP_WALLET, val)) != 0 ||
+      (rc = amount_flag("amount", f->amount, false, amount)) != 0 || (rc = tx_open(e)) != 0)
     return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
+  if (undelegate) {
+    Stratos__Tx__MsgUndelegate u;
+    stratos__tx__msg_undelegate__init(&u);
+    u.validator = pb_bytes(val, ST_ADDR_LEN);
+    u.amount = amount;
+    e->body.undelegate = &u;
+    return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_UNDELEGATE);
+  }
   Stratos__Tx__MsgDelegate d;
   stratos__tx__msg_delegate__init(&d);
-  Stratos__Tx__MsgUndelegate u;
-  stratos__tx__msg_undelegate__init(&u);
-  if (undelegate) {
-    u.validator.data = val;
-    u.validator.len = ST_ADDR_LEN;
-    u.amount = amount;
-    b.msg_case = STRATOS__TX__TX_BODY__MSG_UNDELEGATE;
-    b.undelegate = &u;
-  } else {
-    d.validator.data = val;
-    d.validator.len = ST_ADDR_LEN;
-    d.amount = amount;
-    b.msg_case = STRATOS__TX__TX_BODY__MSG_DELEGATE;
-    b.delegate = &d;
-  }
-  return tx_sign_emit(&e, &b);
+  d.validator = pb_bytes(val, ST_ADDR_LEN);
+  d.amount = amount;
+  e->body.delegate = &d;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_DELEGATE);
 }
 
-static int tx_redelegate(int argc, char **argv) {
-  static const char *const names[] = {TX_FLAGS, "src", "dst", "amount", NULL};
-  cflags_t f;
-  txenv_t e = {0};
-  int rc = parse_flags(argc, argv, 3, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, "redelegate", &e)) != 0)
-    return rc;
-  if (!f.src || !f.dst || !f.amount) {
-    fprintf(stderr, "stratosd: tx redelegate needs --src ADDR, --dst ADDR and --amount AMT\n");
-    return ST_EXIT_USAGE;
-  }
+static int tx_redelegate(txenv_t *e, const cflags_t *f, bool alt) {
   uint8_t src[ST_ADDR_LEN], dst[ST_ADDR_LEN];
   char amount[ST_U128_STR_MAX];
-  if ((rc = addr_flag("src", f.src, src)) != 0 || (rc = addr_flag("dst", f.dst, dst)) != 0 ||
-      (rc = amount_flag("amount", f.amount, false, amount)) != 0)
+  int rc;
+  if (!f->src || !f->dst || !f->amount)
+    return usage_err("tx redelegate needs --src ADDR, --dst ADDR and --amount AMT");
+  if ((rc = addr_arg("--src", f->src, ST_HRP_WALLET, src)) != 0 ||
+      (rc = addr_arg("--dst", f->dst, ST_HRP_WALLET, dst)) != 0 ||
+      (rc = amount_flag("amount", f->amount, false, amount)) != 0)
     return rc;
-  if (memcmp(src, dst, ST_ADDR_LEN) == 0) {
-    fprintf(stderr, "stratosd: --src and --dst are the same validator\n");
-    return ST_EXIT_USAGE;
-  }
-  if ((rc = tx_open(&f, &e)) != 0)
+  if (memcmp(src, dst, ST_ADDR_LEN) == 0)
+    return usage_err("--src and --dst are the same validator");
+  if ((rc = tx_open(e)) != 0)
     return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
   Stratos__Tx__MsgRedelegate m;
   stratos__tx__msg_redelegate__init(&m);
-  m.src.data = src;
-  m.src.len = ST_ADDR_LEN;
-  m.dst.data = dst;
-  m.dst.len = ST_ADDR_LEN;
+  m.src = pb_bytes(src, ST_ADDR_LEN);
+  m.dst = pb_bytes(dst, ST_ADDR_LEN);
   m.amount = amount;
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_REDELEGATE;
-  b.redelegate = &m;
-  return tx_sign_emit(&e, &b);
+  e->body.redelegate = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_REDELEGATE);
 }
 
-static int tx_create_validator(int argc, char **argv) {
-  static const char *const names[] = {TX_FLAGS, "pubkey", "node-home", "moniker", "amount",
-                                      "commission-rate", "max-rate", "max-change-rate",
-                                      "min-self-delegation", NULL};
-  cflags_t f;
-  txenv_t e = {0};
-  int rc = parse_flags(argc, argv, 3, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, "create-validator", &e)) != 0)
-    return rc;
-  if (f.pubkey && f.node_home) {
-    fprintf(stderr, "stratosd: give --pubkey HEX or --node-home DIR, not both\n");
-    return ST_EXIT_USAGE;
-  }
-  if ((!f.pubkey && !f.node_home) || !f.moniker || !f.amount) {
-    fprintf(stderr, "stratosd: tx create-validator needs --pubkey HEX or --node-home DIR, "
-                    "--moniker NAME and --amount AMT\n");
-    return ST_EXIT_USAGE;
-  }
-  const char *rate = f.commission_rate ? f.commission_rate : "0.10";
-  const char *max_rate = f.max_rate ? f.max_rate : "0.20";
-  const char *max_change = f.max_change_rate ? f.max_change_rate : "0.01";
-  uint8_t pk[ST_PUBKEY_LEN];
-  char amount[ST_U128_STR_MAX], min_self[ST_U128_STR_MAX];
+/* --pubkey HEX: the node's ed25519 public key. */
+static int pubkey_flag(const char *v, uint8_t pk[ST_PUBKEY_LEN]) {
   size_t got = 0;
-  if (f.pubkey && (strlen(f.pubkey) != 2 * ST_PUBKEY_LEN ||
-                   st_hex_decode(f.pubkey, 2 * ST_PUBKEY_LEN, pk, sizeof(pk), &got) != 0)) {
-    fprintf(stderr, "stratosd: bad --pubkey (the node's ed25519 public key, %d hex digits)\n",
-            2 * ST_PUBKEY_LEN);
-    return ST_EXIT_USAGE;
-  }
-  if ((rc = text_flag("moniker", f.moniker, 1, MONIKER_MAX)) != 0 ||
-      (rc = amount_flag("amount", f.amount, false, amount)) != 0 ||
-      (rc = rate_flag("commission-rate", rate)) != 0 ||
-      (rc = rate_flag("max-rate", max_rate)) != 0 ||
-      (rc = rate_flag("max-change-rate", max_change)) != 0 ||
-      (rc = amount_flag("min-self-delegation",
-                        f.min_self_delegation ? f.min_self_delegation : "1stos", false,
-                        min_self)) != 0)
-    return rc;
-  if (f.node_home && (rc = st_daemon__node_pubkey(f.node_home, pk)) != 0) {
-    fprintf(stderr, "stratosd: cannot read the node key %s/config/node_key.json: %s\n",
-            f.node_home, st_strerror(rc));
-    return ST_EXIT_FAIL;
-  }
-  if ((rc = tx_open(&f, &e)) != 0)
-    return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
-  Stratos__Tx__MsgCreateValidator m;
-  stratos__tx__msg_create_validator__init(&m);
-  m.pubkey.data = pk;
-  m.pubkey.len = ST_PUBKEY_LEN;
-  m.moniker = (char *)(uintptr_t)f.moniker;
-  m.self_delegation = amount;
-  m.commission_rate = (char *)(uintptr_t)rate;
-  m.max_rate = (char *)(uintptr_t)max_rate;
-  m.max_change_rate = (char *)(uintptr_t)max_change;
-  m.min_self_delegation = min_self;
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_CREATE_VALIDATOR;
-  b.create_validator = &m;
-  return tx_sign_emit(&e, &b);
-}
-
-static int tx_edit_validator(int argc, char **argv) {
-  static const char *const names[] = {TX_FLAGS, "moniker", "commission-rate",
-                                      "min-self-delegation", NULL};
-  cflags_t f;
-  txenv_t e = {0};
-  int rc = parse_flags(argc, argv, 3, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, "edit-validator", &e)) != 0)
-    return rc;
-  if (!f.moniker && !f.commission_rate && !f.min_self_delegation) {
-    fprintf(stderr, "stratosd: tx edit-validator needs --moniker, --commission-rate or "
-                    "--min-self-delegation\n");
-    return ST_EXIT_USAGE;
-  }
-  char min_self[ST_U128_STR_MAX] = "";
-  if ((f.moniker && (rc = text_flag("moniker", f.moniker, 1, MONIKER_MAX)) != 0) ||
-      (f.commission_rate && (rc = rate_flag("commission-rate", f.commission_rate)) != 0) ||
-      (f.min_self_delegation &&
-       (rc = amount_flag("min-self-delegation", f.min_self_delegation, false, min_self)) != 0))
-    return rc;
-  if ((rc = tx_open(&f, &e)) != 0)
-    return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
-  Stratos__Tx__MsgEditValidator m;
-  stratos__tx__msg_edit_validator__init(&m);
-  m.moniker = (char *)(uintptr_t)(f.moniker ? f.moniker : "");
-  m.commission_rate = (char *)(uintptr_t)(f.commission_rate ? f.commission_rate : "");
-  m.min_self_delegation = min_self;
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_EDIT_VALIDATOR;
-  b.edit_validator = &m;
-  return tx_sign_emit(&e, &b);
-}
-
-static int tx_unjail(int argc, char **argv) {
-  static const char *const names[] = {TX_FLAGS, NULL};
-  cflags_t f;
-  txenv_t e = {0};
-  int rc = parse_flags(argc, argv, 3, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, "unjail", &e)) != 0 || (rc = tx_open(&f, &e)) != 0)
-    return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
-  Stratos__Tx__MsgUnjail m;
-  stratos__tx__msg_unjail__init(&m);
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_UNJAIL;
-  b.unjail = &m;
-  return tx_sign_emit(&e, &b);
-}
-
-static int tx_withdraw_rewards(int argc, char **argv) {
-  static const char *const names[] = {TX_FLAGS, "validator", NULL};
-  cflags_t f;
-  txenv_t e = {0};
-  uint8_t val[ST_ADDR_LEN];
-  int rc = parse_flags(argc, argv, 3, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, "withdraw-rewards", &e)) != 0 ||
-      (f.validator && (rc = addr_flag("validator", f.validator, val)) != 0) ||
-      (rc = tx_open(&f, &e)) != 0)
-    return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
-  Stratos__Tx__MsgWithdrawRewards m;
-  stratos__tx__msg_withdraw_rewards__init(&m);
-  if (f.validator) {
-    m.validator.data = val;
-    m.validator.len = ST_ADDR_LEN;
-  }
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_WITHDRAW_REWARDS;
-  b.withdraw_rewards = &m;
-  return tx_sign_emit(&e, &b);
-}
-
-/* tx gov submit: one MsgSubmitProposal with the --change key=value list. */
-static int gov_submit(int argc, char **argv) {
-  static const char *const names[] = {TX_FLAGS, "title", "description", "change", "deposit",
-                                      NULL};
-  cflags_t f;
-  txenv_t e = {0};
-  int rc = parse_flags(argc, argv, 4, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, "gov submit", &e)) != 0)
-    return rc;
-  if (!f.title || f.nchanges == 0) {
-    fprintf(stderr, "stratosd: tx gov submit needs --title TEXT and at least one --change "
-                    "KEY=JSON\n");
-    return ST_EXIT_USAGE;
-  }
-  char deposit[ST_U128_STR_MAX] = "0";
-  if ((rc = text_flag("title", f.title, 1, TITLE_MAX)) != 0 ||
-      (f.deposit && (rc = amount_flag("deposit", f.deposit, true, deposit)) != 0))
-    return rc;
-  if (f.description && strlen(f.description) > DESCRIPTION_MAX) {
-    fprintf(stderr, "stratosd: --description exceeds %d bytes\n", DESCRIPTION_MAX);
-    return ST_EXIT_USAGE;
-  }
-  /* key=value, the key a "<section>.<name>" and the value JSON text. */
-  char keys[CHANGES_MAX][65];
-  Stratos__Tx__ParamChange ch[CHANGES_MAX], *chp[CHANGES_MAX];
-  for (size_t i = 0; i < f.nchanges; i++) {
-    const char *c = f.changes[i], *eq = strchr(c, '=');
-    size_t kl = eq ? (size_t)(eq - c) : 0;
-    const char *dot = eq ? memchr(c, '.', kl) : NULL;
-    if (!eq || !dot || dot == c || dot == eq - 1 || kl >= sizeof(keys[0])) {
-      fprintf(stderr, "stratosd: bad --change %s (KEY=JSON with KEY <section>.<name>, "
-                      "e.g. auth.min_fee_per_byte='\"2000000000\"')\n", c);
-      return ST_EXIT_USAGE;
-    }
-    json_error_t je;
-    json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, &je);
-    if (!v) {
-      fprintf(stderr, "stratosd: --change %.*s: the value is not JSON (%s); strings need "
-                      "their quotes, e.g. '\"2000000000\"'\n", (int)kl, c, je.text);
-      return ST_EXIT_USAGE;
-    }
-    json_decref(v);
-    memcpy(keys[i], c, kl);
-    keys[i][kl] = '\0';
-    stratos__tx__param_change__init(&ch[i]);
-    ch[i].key = keys[i];
-    ch[i].value = (char *)(uintptr_t)(eq + 1);
-    chp[i] = &ch[i];
-  }
-  if ((rc = tx_open(&f, &e)) != 0)
-    return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
-  Stratos__Tx__MsgSubmitProposal m;
-  stratos__tx__msg_submit_proposal__init(&m);
-  m.title = (char *)(uintptr_t)f.title;
-  m.description = (char *)(uintptr_t)(f.description ? f.description : "");
-  m.n_changes = f.nchanges;
-  m.changes = chp;
-  m.deposit = deposit;
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_SUBMIT_PROPOSAL;
-  b.submit_proposal = &m;
-  return tx_sign_emit(&e, &b);
-}
-
-static int gov_deposit(int argc, char **argv) {
-  static const char *const names[] = {TX_FLAGS, "proposal", "amount", NULL};
-  cflags_t f;
-  txenv_t e = {0};
-  int rc = parse_flags(argc, argv, 4, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, "gov deposit", &e)) != 0)
-    return rc;
-  if (!f.proposal || !f.amount) {
-    fprintf(stderr, "stratosd: tx gov deposit needs --proposal ID and --amount AMT\n");
-    return ST_EXIT_USAGE;
-  }
-  uint64_t id;
-  char amount[ST_U128_STR_MAX];
-  if ((rc = count_flag("--proposal", f.proposal, &id)) != 0 ||
-      (rc = amount_flag("amount", f.amount, false, amount)) != 0 ||
-      (rc = tx_open(&f, &e)) != 0)
-    return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
-  Stratos__Tx__MsgDeposit m;
-  stratos__tx__msg_deposit__init(&m);
-  m.proposal_id = id;
-  m.amount = amount;
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_DEPOSIT;
-  b.deposit = &m;
-  return tx_sign_emit(&e, &b);
-}
-
-static int gov_vote(int argc, char **argv) {
-  static const char *const names[] = {TX_FLAGS, "proposal", "option", NULL};
-  /* proto/tx.proto numbers the options from 1. */
-  static const struct {
-    const char *name;
-    uint32_t option;
-  } options[] = {{"yes", 1}, {"abstain", 2}, {"no", 3}, {"veto", 4}, {"no_with_veto", 4}};
-  cflags_t f;
-  txenv_t e = {0};
-  int rc = parse_flags(argc, argv, 4, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, "gov vote", &e)) != 0)
-    return rc;
-  if (!f.proposal || !f.option) {
-    fprintf(stderr, "stratosd: tx gov vote needs --proposal ID and --option "
-                    "yes|no|abstain|veto\n");
-    return ST_EXIT_USAGE;
-  }
-  uint64_t id;
-  uint32_t option = 0;
-  if ((rc = count_flag("--proposal", f.proposal, &id)) != 0)
-    return rc;
-  for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
-    if (strcmp(f.option, options[i].name) == 0)
-      option = options[i].option;
-  if (!option) {
-    fprintf(stderr, "stratosd: bad --option %s (yes, no, abstain or veto)\n", f.option);
-    return ST_EXIT_USAGE;
-  }
-  if ((rc = tx_open(&f, &e)) != 0)
-    return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
-  Stratos__Tx__MsgVote m;
-  stratos__tx__msg_vote__init(&m);
-  m.proposal_id = id;
-  m.option = option;
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_VOTE;
-  b.vote = &m;
-  return tx_sign_emit(&e, &b);
-}
-
-/* ---- register and sds ---- */
-
-/* An stsds1... node address flag. */
-static int node_flag(const char *flag, const char *v, uint8_t out[ST_ADDR_LEN]) {
-  if (st_addr_decode(v, ST_HRP_NODE, out) != 0) {
-    fprintf(stderr, "stratosd: --%s %s is not an stsds1... node address\n", flag, v);
-    return ST_EXIT_USAGE;
-  }
+  if (strlen(v) != 2 * ST_PUBKEY_LEN ||
+      st_hex_decode(v, 2 * ST_PUBKEY_LEN, pk, ST_PUBKEY_LEN, &got) != 0 || got != ST_PUBKEY_LEN)
+    return usage_err("bad --pubkey (the node's ed25519 public key, %d hex digits)",
+                     2 * ST_PUBKEY_LEN);
   return ST_EXIT_OK;
 }
 
-/* The node key of create-resource-node and create-meta-node: --pubkey
- * HEX is checked here; --node-home DIR is read by node_key_read once
- * every flag has passed, so that a usage error never waits on a file. */
-static int node_key_flag(const cflags_t *f, const char *cmd, uint8_t pk[ST_PUBKEY_LEN]) {
-  size_t got = 0;
-  if (!f->pubkey == !f->node_home) {
-    fprintf(stderr, "stratosd: tx %s needs --pubkey HEX or --node-home DIR (one of them)\n",
-            cmd);
-    return ST_EXIT_USAGE;
-  }
-  if (f->pubkey && (strlen(f->pubkey) != 2 * ST_PUBKEY_LEN ||
-                    st_hex_decode(f->pubkey, 2 * ST_PUBKEY_LEN, pk, ST_PUBKEY_LEN, &got) != 0 ||
-                    got != ST_PUBKEY_LEN)) {
-    fprintf(stderr, "stratosd: bad --pubkey (the node's ed25519 public key, %d hex digits)\n",
-            2 * ST_PUBKEY_LEN);
-    return ST_EXIT_USAGE;
-  }
-  return ST_EXIT_OK;
-}
-
+/* --node-home DIR: the node key read from that home, once every flag has
+ * passed, so that a usage error never waits on a file. */
 static int node_key_read(const cflags_t *f, uint8_t pk[ST_PUBKEY_LEN]) {
   int rc;
   if (f->node_home && (rc = st_daemon__node_pubkey(f->node_home, pk)) != 0) {
@@ -1055,246 +751,404 @@ static int node_key_read(const cflags_t *f, uint8_t pk[ST_PUBKEY_LEN]) {
   return ST_EXIT_OK;
 }
 
-/* A decimal integer from min to max (node type, capacity). */
-static int int_flag(const char *flag, const char *v, uint64_t min, uint64_t max,
-                    uint64_t *out) {
-  char *end;
-  errno = 0;
-  unsigned long long x = strtoull(v, &end, 10);
-  if (errno || *end || v[0] < '0' || v[0] > '9' || x < min || x > max) {
-    fprintf(stderr, "stratosd: bad --%s %s (an integer from %llu to %llu)\n", flag, v,
-            (unsigned long long)min, (unsigned long long)max);
-    return ST_EXIT_USAGE;
+static int tx_create_validator(txenv_t *e, const cflags_t *f, bool alt) {
+  if (f->pubkey && f->node_home)
+    return usage_err("give --pubkey HEX or --node-home DIR, not both");
+  if ((!f->pubkey && !f->node_home) || !f->moniker || !f->amount)
+    return usage_err("tx create-validator needs --pubkey HEX or --node-home DIR, "
+                     "--moniker NAME and --amount AMT");
+  const char *rate = f->commission_rate ? f->commission_rate : "0.10";
+  const char *max_rate = f->max_rate ? f->max_rate : "0.20";
+  const char *max_change = f->max_change_rate ? f->max_change_rate : "0.01";
+  const char *min_self = f->min_self_delegation ? f->min_self_delegation : "1stos";
+  uint8_t pk[ST_PUBKEY_LEN];
+  char amount[ST_U128_STR_MAX], min_self_wei[ST_U128_STR_MAX];
+  int rc;
+  if ((f->pubkey && (rc = pubkey_flag(f->pubkey, pk)) != 0) ||
+      (rc = text_flag("moniker", f->moniker, 1, MONIKER_MAX)) != 0 ||
+      (rc = amount_flag("amount", f->amount, false, amount)) != 0 ||
+      (rc = rate_flag("commission-rate", rate)) != 0 ||
+      (rc = rate_flag("max-rate", max_rate)) != 0 ||
+      (rc = rate_flag("max-change-rate", max_change)) != 0 ||
+      (rc = amount_flag("min-self-delegation", min_self, false, min_self_wei)) != 0 ||
+      (rc = node_key_read(f, pk)) != 0 || (rc = tx_open(e)) != 0)
+    return rc;
+  Stratos__Tx__MsgCreateValidator m;
+  stratos__tx__msg_create_validator__init(&m);
+  m.pubkey = pb_bytes(pk, ST_PUBKEY_LEN);
+  m.moniker = pb_str(f->moniker);
+  m.self_delegation = amount;
+  m.commission_rate = pb_str(rate);
+  m.max_rate = pb_str(max_rate);
+  m.max_change_rate = pb_str(max_change);
+  m.min_self_delegation = min_self_wei;
+  e->body.create_validator = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_CREATE_VALIDATOR);
+}
+
+static int tx_edit_validator(txenv_t *e, const cflags_t *f, bool alt) {
+  const char *msd = f->min_self_delegation;
+  char min_self[ST_U128_STR_MAX] = "";
+  int rc;
+  if (!f->moniker && !f->commission_rate && !msd)
+    return usage_err("tx edit-validator needs --moniker, --commission-rate or "
+                     "--min-self-delegation");
+  if ((f->moniker && (rc = text_flag("moniker", f->moniker, 1, MONIKER_MAX)) != 0) ||
+      (f->commission_rate && (rc = rate_flag("commission-rate", f->commission_rate)) != 0) ||
+      (msd && (rc = amount_flag("min-self-delegation", msd, false, min_self)) != 0) ||
+      (rc = tx_open(e)) != 0)
+    return rc;
+  Stratos__Tx__MsgEditValidator m;
+  stratos__tx__msg_edit_validator__init(&m);
+  m.moniker = pb_str(f->moniker ? f->moniker : "");
+  m.commission_rate = pb_str(f->commission_rate ? f->commission_rate : "");
+  m.min_self_delegation = min_self;
+  e->body.edit_validator = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_EDIT_VALIDATOR);
+}
+
+static int tx_unjail(txenv_t *e, const cflags_t *f, bool alt) {
+  int rc = tx_open(e);
+  if (rc != 0)
+    return rc;
+  Stratos__Tx__MsgUnjail m;
+  stratos__tx__msg_unjail__init(&m);
+  e->body.unjail = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_UNJAIL);
+}
+
+static int tx_withdraw_rewards(txenv_t *e, const cflags_t *f, bool alt) {
+  uint8_t val[ST_ADDR_LEN];
+  int rc;
+  if ((f->validator && (rc = addr_arg("--validator", f->validator, ST_HRP_WALLET, val)) != 0) ||
+      (rc = tx_open(e)) != 0)
+    return rc;
+  Stratos__Tx__MsgWithdrawRewards m;
+  stratos__tx__msg_withdraw_rewards__init(&m);
+  if (f->validator)
+    m.validator = pb_bytes(val, ST_ADDR_LEN);
+  e->body.withdraw_rewards = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_WITHDRAW_REWARDS);
+}
+
+/* Longer than any parameter's "<section>.<name>". */
+#define CHANGE_KEY_MAX 64
+
+/* The --change KEY=JSON flags of gov submit, the key a "<section>.<name>"
+ * and the value JSON text, as ParamChanges over keys and the flags. */
+static int param_changes(const cflags_t *f, char keys[][CHANGE_KEY_MAX + 1],
+                         Stratos__Tx__ParamChange *ch, Stratos__Tx__ParamChange **chp) {
+  for (size_t i = 0; i < f->nchanges; i++) {
+    const char *c = f->changes[i], *eq = strchr(c, '=');
+    size_t kl = eq ? (size_t)(eq - c) : 0;
+    const char *dot = eq ? memchr(c, '.', kl) : NULL;
+    if (!eq || !dot || dot == c || dot == eq - 1 || kl > CHANGE_KEY_MAX)
+      return usage_err("bad --change %s (KEY=JSON with KEY <section>.<name>, "
+                       "e.g. auth.min_fee_per_byte='\"2000000000\"')", c);
+    json_error_t je;
+    json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, &je);
+    if (!v)
+      return usage_err("--change %.*s: the value is not JSON (%s); strings need their "
+                       "quotes, e.g. '\"2000000000\"'", (int)kl, c, je.text);
+    json_decref(v);
+    memcpy(keys[i], c, kl);
+    keys[i][kl] = '\0';
+    stratos__tx__param_change__init(&ch[i]);
+    ch[i].key = keys[i];
+    ch[i].value = pb_str(eq + 1);
+    chp[i] = &ch[i];
   }
-  *out = x;
   return ST_EXIT_OK;
 }
 
-static int tx_create_resource_node(int argc, char **argv) {
-  static const char *const names[] = {TX_FLAGS, "pubkey", "node-home", "deposit", "type",
-                                      "capacity", "network-address", "moniker", NULL};
-  const char *cmd = "create-resource-node";
-  cflags_t f;
-  txenv_t e = {0};
+/* gov submit: one MsgSubmitProposal with the --change key=value list. */
+static int gov_submit(txenv_t *e, const cflags_t *f, bool alt) {
+  char deposit[ST_U128_STR_MAX] = "0";
+  char keys[CHANGES_MAX][CHANGE_KEY_MAX + 1];
+  Stratos__Tx__ParamChange ch[CHANGES_MAX], *chp[CHANGES_MAX];
+  int rc;
+  if (!f->title || f->nchanges == 0)
+    return usage_err("tx gov submit needs --title TEXT and at least one --change KEY=JSON");
+  if ((rc = text_flag("title", f->title, 1, TITLE_MAX)) != 0 ||
+      (f->deposit && (rc = amount_flag("deposit", f->deposit, true, deposit)) != 0))
+    return rc;
+  if (f->description && strlen(f->description) > DESCRIPTION_MAX)
+    return usage_err("--description exceeds %d bytes", DESCRIPTION_MAX);
+  if ((rc = param_changes(f, keys, ch, chp)) != 0 || (rc = tx_open(e)) != 0)
+    return rc;
+  Stratos__Tx__MsgSubmitProposal m;
+  stratos__tx__msg_submit_proposal__init(&m);
+  m.title = pb_str(f->title);
+  m.description = pb_str(f->description ? f->description : "");
+  m.n_changes = f->nchanges;
+  m.changes = chp;
+  m.deposit = deposit;
+  e->body.submit_proposal = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_SUBMIT_PROPOSAL);
+}
+
+static int gov_deposit(txenv_t *e, const cflags_t *f, bool alt) {
+  uint64_t id = 0;
+  char amount[ST_U128_STR_MAX];
+  int rc;
+  if (!f->proposal || !f->amount)
+    return usage_err("tx gov deposit needs --proposal ID and --amount AMT");
+  if ((rc = count_flag("--proposal", f->proposal, &id)) != 0 ||
+      (rc = amount_flag("amount", f->amount, false, amount)) != 0 || (rc = tx_open(e)) != 0)
+    return rc;
+  Stratos__Tx__MsgDeposit m;
+  stratos__tx__msg_deposit__init(&m);
+  m.proposal_id = id;
+  m.amount = amount;
+  e->body.deposit = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_DEPOSIT);
+}
+
+static int gov_vote(txenv_t *e, const cflags_t *f, bool alt) {
+  /* proto/tx.proto numbers the options from 1. */
+  static const struct {
+    const char *name;
+    uint32_t option;
+  } options[] = {{"yes", 1}, {"abstain", 2}, {"no", 3}, {"veto", 4}, {"no_with_veto", 4}};
+  uint64_t id = 0;
+  uint32_t option = 0;
+  int rc;
+  if (!f->proposal || !f->option)
+    return usage_err("tx gov vote needs --proposal ID and --option yes|no|abstain|veto");
+  if ((rc = count_flag("--proposal", f->proposal, &id)) != 0)
+    return rc;
+  for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+    if (strcmp(f->option, options[i].name) == 0)
+      option = options[i].option;
+  if (!option)
+    return usage_err("bad --option %s (yes, no, abstain or veto)", f->option);
+  if ((rc = tx_open(e)) != 0)
+    return rc;
+  Stratos__Tx__MsgVote m;
+  stratos__tx__msg_vote__init(&m);
+  m.proposal_id = id;
+  m.option = option;
+  e->body.vote = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_VOTE);
+}
+
+/* ---- register and sds ---- */
+
+/* The node key of create-resource-node and create-meta-node: --pubkey
+ * HEX is checked here, --node-home DIR read by node_key_read. */
+static int node_key_flag(const txenv_t *e, const cflags_t *f, uint8_t pk[ST_PUBKEY_LEN]) {
+  if (!f->pubkey == !f->node_home)
+    return usage_err("tx %s needs --pubkey HEX or --node-home DIR (one of them)", e->cmd);
+  return f->pubkey ? pubkey_flag(f->pubkey, pk) : ST_EXIT_OK;
+}
+
+static int tx_create_resource_node(txenv_t *e, const cflags_t *f, bool alt) {
   uint8_t pk[ST_PUBKEY_LEN];
   char deposit[ST_U128_STR_MAX];
-  uint64_t type = 4, capacity;
-  int rc = parse_flags(argc, argv, 3, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, cmd, &e)) != 0)
+  uint64_t type = 4, capacity = 0;
+  int rc;
+  if (!f->deposit || !f->capacity || !f->network_address || !f->moniker)
+    return usage_err("tx %s needs --pubkey HEX or --node-home DIR, --deposit AMT, "
+                     "--capacity BYTES, --network-address HOST:PORT and --moniker NAME",
+                     e->cmd);
+  if ((rc = node_key_flag(e, f, pk)) != 0 ||
+      (rc = amount_flag("deposit", f->deposit, false, deposit)) != 0 ||
+      (f->type && (rc = int_flag("type", f->type, 1, 7, &type)) != 0) ||
+      (rc = int_flag("capacity", f->capacity, 1, UINT64_MAX, &capacity)) != 0 ||
+      (rc = text_flag("network-address", f->network_address, 3, NETADDR_MAX)) != 0 ||
+      (rc = text_flag("moniker", f->moniker, 1, MONIKER_MAX)) != 0 ||
+      (rc = node_key_read(f, pk)) != 0 || (rc = tx_open(e)) != 0)
     return rc;
-  if (!f.deposit || !f.capacity || !f.network_address || !f.moniker) {
-    fprintf(stderr, "stratosd: tx %s needs --pubkey HEX or --node-home DIR, --deposit AMT, "
-                    "--capacity BYTES, --network-address HOST:PORT and --moniker NAME\n", cmd);
-    return ST_EXIT_USAGE;
-  }
-  if ((rc = node_key_flag(&f, cmd, pk)) != 0 ||
-      (rc = amount_flag("deposit", f.deposit, false, deposit)) != 0 ||
-      (f.type && (rc = int_flag("type", f.type, 1, 7, &type)) != 0) ||
-      (rc = int_flag("capacity", f.capacity, 1, UINT64_MAX, &capacity)) != 0 ||
-      (rc = text_flag("network-address", f.network_address, 3, NETADDR_MAX)) != 0 ||
-      (rc = text_flag("moniker", f.moniker, 1, MONIKER_MAX)) != 0 ||
-      (rc = node_key_read(&f, pk)) != 0 || (rc = tx_open(&f, &e)) != 0)
-    return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
   Stratos__Tx__MsgCreateResourceNode m;
   stratos__tx__msg_create_resource_node__init(&m);
-  m.pubkey.data = pk;
-  m.pubkey.len = ST_PUBKEY_LEN;
+  m.pubkey = pb_bytes(pk, ST_PUBKEY_LEN);
   m.deposit = deposit;
   m.node_type = (uint32_t)type;
   m.capacity = capacity;
-  m.network_address = (char *)(uintptr_t)f.network_address;
-  m.moniker = (char *)(uintptr_t)f.moniker;
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_CREATE_RESOURCE_NODE;
-  b.create_resource_node = &m;
-  return tx_sign_emit(&e, &b);
+  m.network_address = pb_str(f->network_address);
+  m.moniker = pb_str(f->moniker);
+  e->body.create_resource_node = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_CREATE_RESOURCE_NODE);
 }
 
-static int tx_update_resource_deposit(int argc, char **argv) {
-  static const char *const names[] = {TX_FLAGS, "node", "amount", "decrease", NULL};
-  cflags_t f;
-  txenv_t e = {0};
+static int tx_update_resource_deposit(txenv_t *e, const cflags_t *f, bool alt) {
   uint8_t node[ST_ADDR_LEN];
   char amount[ST_U128_STR_MAX];
-  int rc = parse_flags(argc, argv, 3, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, "update-resource-deposit", &e)) != 0)
+  int rc;
+  if (!f->node || !f->amount)
+    return usage_err("tx update-resource-deposit needs --node ADDR and --amount AMT "
+                     "[--decrease]");
+  if ((rc = addr_arg("--node", f->node, ST_HRP_NODE, node)) != 0 ||
+      (rc = amount_flag("amount", f->amount, false, amount)) != 0 || (rc = tx_open(e)) != 0)
     return rc;
-  if (!f.node || !f.amount) {
-    fprintf(stderr, "stratosd: tx update-resource-deposit needs --node ADDR and --amount AMT "
-                    "[--decrease]\n");
-    return ST_EXIT_USAGE;
-  }
-  if ((rc = node_flag("node", f.node, node)) != 0 ||
-      (rc = amount_flag("amount", f.amount, false, amount)) != 0 ||
-      (rc = tx_open(&f, &e)) != 0)
-    return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
   Stratos__Tx__MsgUpdateResourceNodeDeposit m;
   stratos__tx__msg_update_resource_node_deposit__init(&m);
-  m.node.data = node;
-  m.node.len = ST_ADDR_LEN;
+  m.node = pb_bytes(node, ST_ADDR_LEN);
   m.amount = amount;
-  m.decrease = f.decrease != 0;
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_UPDATE_RESOURCE_NODE_DEPOSIT;
-  b.update_resource_node_deposit = &m;
-  return tx_sign_emit(&e, &b);
+  m.decrease = f->decrease != 0;
+  e->body.update_resource_node_deposit = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_UPDATE_RESOURCE_NODE_DEPOSIT);
 }
 
-/* remove-resource-node, remove-meta-node: one --node. */
-static int tx_remove_node(int argc, char **argv, bool meta) {
-  static const char *const names[] = {TX_FLAGS, "node", NULL};
-  const char *cmd = meta ? "remove-meta-node" : "remove-resource-node";
-  cflags_t f;
-  txenv_t e = {0};
+/* remove-resource-node, remove-meta-node (alt): one --node. */
+static int tx_remove_node(txenv_t *e, const cflags_t *f, bool meta) {
   uint8_t node[ST_ADDR_LEN];
-  int rc = parse_flags(argc, argv, 3, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, cmd, &e)) != 0)
+  int rc;
+  if (!f->node)
+    return usage_err("tx %s needs --node ADDR", e->cmd);
+  if ((rc = addr_arg("--node", f->node, ST_HRP_NODE, node)) != 0 || (rc = tx_open(e)) != 0)
     return rc;
-  if (!f.node) {
-    fprintf(stderr, "stratosd: tx %s needs --node ADDR\n", cmd);
-    return ST_EXIT_USAGE;
+  if (meta) {
+    Stratos__Tx__MsgRemoveMetaNode m;
+    stratos__tx__msg_remove_meta_node__init(&m);
+    m.node = pb_bytes(node, ST_ADDR_LEN);
+    e->body.remove_meta_node = &m;
+    return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_REMOVE_META_NODE);
   }
-  if ((rc = node_flag("node", f.node, node)) != 0 || (rc = tx_open(&f, &e)) != 0)
-    return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
   Stratos__Tx__MsgRemoveResourceNode r;
   stratos__tx__msg_remove_resource_node__init(&r);
-  Stratos__Tx__MsgRemoveMetaNode m;
-  stratos__tx__msg_remove_meta_node__init(&m);
-  if (meta) {
-    m.node.data = node;
-    m.node.len = ST_ADDR_LEN;
-    b.msg_case = STRATOS__TX__TX_BODY__MSG_REMOVE_META_NODE;
-    b.remove_meta_node = &m;
-  } else {
-    r.node.data = node;
-    r.node.len = ST_ADDR_LEN;
-    b.msg_case = STRATOS__TX__TX_BODY__MSG_REMOVE_RESOURCE_NODE;
-    b.remove_resource_node = &r;
-  }
-  return tx_sign_emit(&e, &b);
+  r.node = pb_bytes(node, ST_ADDR_LEN);
+  e->body.remove_resource_node = &r;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_REMOVE_RESOURCE_NODE);
 }
 
-static int tx_create_meta_node(int argc, char **argv) {
-  static const char *const names[] = {TX_FLAGS, "pubkey", "node-home", "deposit",
-                                      "network-address", "moniker", NULL};
-  const char *cmd = "create-meta-node";
-  cflags_t f;
-  txenv_t e = {0};
+static int tx_create_meta_node(txenv_t *e, const cflags_t *f, bool alt) {
   uint8_t pk[ST_PUBKEY_LEN];
   char deposit[ST_U128_STR_MAX];
-  int rc = parse_flags(argc, argv, 3, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, cmd, &e)) != 0)
+  int rc;
+  if (!f->deposit || !f->network_address || !f->moniker)
+    return usage_err("tx %s needs --pubkey HEX or --node-home DIR, --deposit AMT, "
+                     "--network-address HOST:PORT and --moniker NAME", e->cmd);
+  if ((rc = node_key_flag(e, f, pk)) != 0 ||
+      (rc = amount_flag("deposit", f->deposit, false, deposit)) != 0 ||
+      (rc = text_flag("network-address", f->network_address, 3, NETADDR_MAX)) != 0 ||
+      (rc = text_flag("moniker", f->moniker, 1, MONIKER_MAX)) != 0 ||
+      (rc = node_key_read(f, pk)) != 0 || (rc = tx_open(e)) != 0)
     return rc;
-  if (!f.deposit || !f.network_address || !f.moniker) {
-    fprintf(stderr, "stratosd: tx %s needs --pubkey HEX or --node-home DIR, --deposit AMT, "
-                    "--network-address HOST:PORT and --moniker NAME\n", cmd);
-    return ST_EXIT_USAGE;
-  }
-  if ((rc = node_key_flag(&f, cmd, pk)) != 0 ||
-      (rc = amount_flag("deposit", f.deposit, false, deposit)) != 0 ||
-      (rc = text_flag("network-address", f.network_address, 3, NETADDR_MAX)) != 0 ||
-      (rc = text_flag("moniker", f.moniker, 1, MONIKER_MAX)) != 0 ||
-      (rc = node_key_read(&f, pk)) != 0 || (rc = tx_open(&f, &e)) != 0)
-    return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
   Stratos__Tx__MsgCreateMetaNode m;
   stratos__tx__msg_create_meta_node__init(&m);
-  m.pubkey.data = pk;
-  m.pubkey.len = ST_PUBKEY_LEN;
+  m.pubkey = pb_bytes(pk, ST_PUBKEY_LEN);
   m.deposit = deposit;
-  m.network_address = (char *)(uintptr_t)f.network_address;
-  m.moniker = (char *)(uintptr_t)f.moniker;
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_CREATE_META_NODE;
-  b.create_meta_node = &m;
-  return tx_sign_emit(&e, &b);
+  m.network_address = pb_str(f->network_address);
+  m.moniker = pb_str(f->moniker);
+  e->body.create_meta_node = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_CREATE_META_NODE);
 }
 
-/* meta-vote (--candidate, --approve|--reject) and kick-meta (--target,
- * --kick|--keep): the vote of the sender's active meta node --voter. */
-static int tx_meta_vote(int argc, char **argv, bool kick) {
-  static const char *const vnames[] = {TX_FLAGS, "candidate", "voter", "approve", "reject",
-                                       NULL};
-  static const char *const knames[] = {TX_FLAGS, "target", "voter", "kick", "keep", NULL};
-  const char *cmd = kick ? "kick-meta" : "meta-vote";
-  cflags_t f;
-  txenv_t e = {0};
+/* meta-vote (--candidate, --approve|--reject) and kick-meta (alt:
+ * --target, --kick|--keep): the vote of the sender's active meta node
+ * --voter. */
+static int tx_meta_vote(txenv_t *e, const cflags_t *f, bool kick) {
   uint8_t node[ST_ADDR_LEN], voter[ST_ADDR_LEN];
-  int rc = parse_flags(argc, argv, 3, kick ? knames : vnames, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, cmd, &e)) != 0)
+  const char *who = kick ? f->target : f->candidate;
+  int yes = kick ? f->kick : f->approve, no = kick ? f->keep : f->reject;
+  int rc;
+  if (!who || !f->voter || yes == no)
+    return usage_err(kick ? "tx kick-meta needs --target ADDR, --voter ADDR and one of --kick "
+                            "or --keep"
+                          : "tx meta-vote needs --candidate ADDR, --voter ADDR and one of "
+                            "--approve or --reject");
+  if ((rc = addr_arg(kick ? "--target" : "--candidate", who, ST_HRP_NODE, node)) != 0 ||
+      (rc = addr_arg("--voter", f->voter, ST_HRP_NODE, voter)) != 0 || (rc = tx_open(e)) != 0)
     return rc;
-  const char *who = kick ? f.target : f.candidate;
-  int yes = kick ? f.kick : f.approve, no = kick ? f.keep : f.reject;
-  if (!who || !f.voter || yes == no) {
-    fprintf(stderr, kick ? "stratosd: tx kick-meta needs --target ADDR, --voter ADDR and "
-                           "one of --kick or --keep\n"
-                         : "stratosd: tx meta-vote needs --candidate ADDR, --voter ADDR and "
-                           "one of --approve or --reject\n");
-    return ST_EXIT_USAGE;
+  if (kick) {
+    Stratos__Tx__MsgKickMetaNodeVote k;
+    stratos__tx__msg_kick_meta_node_vote__init(&k);
+    k.target = pb_bytes(node, ST_ADDR_LEN);
+    k.voter = pb_bytes(voter, ST_ADDR_LEN);
+    k.kick = yes != 0;
+    e->body.kick_meta_node_vote = &k;
+    return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_KICK_META_NODE_VOTE);
   }
-  if ((rc = node_flag(kick ? "target" : "candidate", who, node)) != 0 ||
-      (rc = node_flag("voter", f.voter, voter)) != 0 || (rc = tx_open(&f, &e)) != 0)
-    return rc;
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
   Stratos__Tx__MsgMetaNodeRegistrationVote v;
   stratos__tx__msg_meta_node_registration_vote__init(&v);
-  Stratos__Tx__MsgKickMetaNodeVote k;
-  stratos__tx__msg_kick_meta_node_vote__init(&k);
-  if (kick) {
-    k.target.data = node;
-    k.target.len = ST_ADDR_LEN;
-    k.voter.data = voter;
-    k.voter.len = ST_ADDR_LEN;
-    k.kick = yes != 0;
-    b.msg_case = STRATOS__TX__TX_BODY__MSG_KICK_META_NODE_VOTE;
-    b.kick_meta_node_vote = &k;
-  } else {
-    v.candidate.data = node;
-    v.candidate.len = ST_ADDR_LEN;
-    v.voter.data = voter;
-    v.voter.len = ST_ADDR_LEN;
-    v.approve = yes != 0;
-    b.msg_case = STRATOS__TX__TX_BODY__MSG_META_NODE_REGISTRATION_VOTE;
-    b.meta_node_registration_vote = &v;
-  }
-  return tx_sign_emit(&e, &b);
+  v.candidate = pb_bytes(node, ST_ADDR_LEN);
+  v.voter = pb_bytes(voter, ST_ADDR_LEN);
+  v.approve = yes != 0;
+  e->body.meta_node_registration_vote = &v;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_META_NODE_REGISTRATION_VOTE);
 }
 
-static int tx_prepay(int argc, char **argv) {
-  static const char *const names[] = {TX_FLAGS, "amount", "beneficiary", NULL};
-  cflags_t f;
-  txenv_t e = {0};
+static int tx_prepay(txenv_t *e, const cflags_t *f, bool alt) {
   uint8_t ben[ST_ADDR_LEN];
   char amount[ST_U128_STR_MAX];
-  int rc = parse_flags(argc, argv, 3, names, &f);
-  if (rc != 0 || (rc = tx_common_flags(&f, "prepay", &e)) != 0)
-    return rc;
-  if (!f.amount) {
-    fprintf(stderr, "stratosd: tx prepay needs --amount AMT [--beneficiary ADDR]\n");
-    return ST_EXIT_USAGE;
-  }
-  if ((rc = amount_flag("amount", f.amount, false, amount)) != 0 ||
-      (f.beneficiary && (rc = addr_flag("beneficiary", f.beneficiary, ben)) != 0) ||
-      (rc = tx_open(&f, &e)) != 0)
+  int rc;
+  if (!f->amount)
+    return usage_err("tx prepay needs --amount AMT [--beneficiary ADDR]");
+  if ((rc = amount_flag("amount", f->amount, false, amount)) != 0 ||
+      (f->beneficiary &&
+       (rc = addr_arg("--beneficiary", f->beneficiary, ST_HRP_WALLET, ben)) != 0) ||
+      (rc = tx_open(e)) != 0)
     return rc;
   /* The noz go to the sender unless someone else is named. */
-  if (!f.beneficiary)
-    memcpy(ben, e.from, ST_ADDR_LEN);
-  Stratos__Tx__TxBody b;
-  stratos__tx__tx_body__init(&b);
+  if (!f->beneficiary)
+    memcpy(ben, e->from, ST_ADDR_LEN);
   Stratos__Tx__MsgPrepay m;
   stratos__tx__msg_prepay__init(&m);
-  m.beneficiary.data = ben;
-  m.beneficiary.len = ST_ADDR_LEN;
+  m.beneficiary = pb_bytes(ben, ST_ADDR_LEN);
   m.amount = amount;
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_PREPAY;
-  b.prepay = &m;
-  return tx_sign_emit(&e, &b);
+  e->body.prepay = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_PREPAY);
+}
+
+/* The tx commands but send: the words that name one after "tx", the
+ * flags it takes, what runs it and its alt. */
+static const struct txcmd {
+  const char *name;
+  const char *flags[18];
+  int (*run)(txenv_t *e, const cflags_t *f, bool alt);
+  bool alt;
+} tx_cmds[] = {
+  {"stake", {TX_FLAGS, "validator", "amount"}, tx_delegate, false},
+  {"unstake", {TX_FLAGS, "validator", "amount"}, tx_delegate, true},
+  {"redelegate", {TX_FLAGS, "src", "dst", "amount"}, tx_redelegate, false},
+  {"create-validator",
+   {TX_FLAGS, "pubkey", "node-home", "moniker", "amount", "commission-rate", "max-rate",
+    "max-change-rate", "min-self-delegation"},
+   tx_create_validator, false},
+  {"edit-validator", {TX_FLAGS, "moniker", "commission-rate", "min-self-delegation"},
+   tx_edit_validator, false},
+  {"unjail", {TX_FLAGS}, tx_unjail, false},
+  {"withdraw-rewards", {TX_FLAGS, "validator"}, tx_withdraw_rewards, false},
+  {"gov submit", {TX_FLAGS, "title", "description", "change", "deposit"}, gov_submit, false},
+  {"gov deposit", {TX_FLAGS, "proposal", "amount"}, gov_deposit, false},
+  {"gov vote", {TX_FLAGS, "proposal", "option"}, gov_vote, false},
+  {"create-resource-node",
+   {TX_FLAGS, "pubkey", "node-home", "deposit", "type", "capacity", "network-address",
+    "moniker"},
+   tx_create_resource_node, false},
+  {"update-resource-deposit", {TX_FLAGS, "node", "amount", "decrease"},
+   tx_update_resource_deposit, false},
+  {"remove-resource-node", {TX_FLAGS, "node"}, tx_remove_node, false},
+  {"create-meta-node", {TX_FLAGS, "pubkey", "node-home", "deposit", "network-address", "moniker"},
+   tx_create_meta_node, false},
+  {"meta-vote", {TX_FLAGS, "candidate", "voter", "approve", "reject"}, tx_meta_vote, false},
+  {"kick-meta", {TX_FLAGS, "target", "voter", "kick", "keep"}, tx_meta_vote, true},
+  {"remove-meta-node", {TX_FLAGS, "node"}, tx_remove_node, true},
+  {"prepay", {TX_FLAGS, "amount", "beneficiary"}, tx_prepay, false},
+};
+
+/* Whether argv names the command name: argv[2], or argv[2] and argv[3]
+ * for the two words of "gov submit". */
+static bool names_cmd(const char *name, int argc, char **argv) {
+  const char *sp = strchr(name, ' ');
+  if (!sp)
+    return strcmp(argv[2], name) == 0;
+  size_t n = (size_t)(sp - name);
+  return argc > 3 && strlen(argv[2]) == n && strncmp(argv[2], name, n) == 0 &&
+         strcmp(argv[3], sp + 1) == 0;
+}
+
+/* Parses c's flags (after its one or two words), checks the shared ones
+ * and runs it. */
+static int tx_run(const struct txcmd *c, int argc, char **argv) {
+  cflags_t f;
+  txenv_t e = {.f = &f, .cmd = c->name};
+  int rc = parse_flags(argc, argv, strchr(c->name, ' ') ? 4 : 3, c->flags, &f);
+  if (rc != 0 || (rc = tx_common_flags(&e)) != 0)
+    return rc;
+  stratos__tx__tx_body__init(&e.body);
+  return c->run(&e, &f, c->alt);
 }
 
 #define TX_COMMANDS                                                                   \
@@ -1304,105 +1158,75 @@ static int tx_prepay(int argc, char **argv) {
   "or prepay"
 
 int st_daemon__cmd_tx(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "stratosd: tx needs a command: " TX_COMMANDS "\n");
-    return ST_EXIT_USAGE;
-  }
+  if (argc < 3)
+    return usage_err("tx needs a command: " TX_COMMANDS);
   const char *c = argv[2];
   if (strcmp(c, "send") == 0)
     return tx_send(argc, argv);
-  if (strcmp(c, "stake") == 0)
-    return tx_delegate(argc, argv, false);
-  if (strcmp(c, "unstake") == 0)
-    return tx_delegate(argc, argv, true);
-  if (strcmp(c, "redelegate") == 0)
-    return tx_redelegate(argc, argv);
-  if (strcmp(c, "create-validator") == 0)
-    return tx_create_validator(argc, argv);
-  if (strcmp(c, "edit-validator") == 0)
-    return tx_edit_validator(argc, argv);
-  if (strcmp(c, "unjail") == 0)
-    return tx_unjail(argc, argv);
-  if (strcmp(c, "withdraw-rewards") == 0)
-    return tx_withdraw_rewards(argc, argv);
-  if (strcmp(c, "create-resource-node") == 0)
-    return tx_create_resource_node(argc, argv);
-  if (strcmp(c, "update-resource-deposit") == 0)
-    return tx_update_resource_deposit(argc, argv);
-  if (strcmp(c, "remove-resource-node") == 0)
-    return tx_remove_node(argc, argv, false);
-  if (strcmp(c, "create-meta-node") == 0)
-    return tx_create_meta_node(argc, argv);
-  if (strcmp(c, "meta-vote") == 0)
-    return tx_meta_vote(argc, argv, false);
-  if (strcmp(c, "kick-meta") == 0)
-    return tx_meta_vote(argc, argv, true);
-  if (strcmp(c, "remove-meta-node") == 0)
-    return tx_remove_node(argc, argv, true);
-  if (strcmp(c, "prepay") == 0)
-    return tx_prepay(argc, argv);
-  if (strcmp(c, "gov") == 0) {
-    const char *g = argc > 3 ? argv[3] : "";
-    if (strcmp(g, "submit") == 0)
-      return gov_submit(argc, argv);
-    if (strcmp(g, "deposit") == 0)
-      return gov_deposit(argc, argv);
-    if (strcmp(g, "vote") == 0)
-      return gov_vote(argc, argv);
-    fprintf(stderr, "stratosd: tx gov needs a command: submit, deposit or vote\n");
-    return ST_EXIT_USAGE;
-  }
-  fprintf(stderr, "stratosd: unknown tx command %s (" TX_COMMANDS ")\n", c);
-  return ST_EXIT_USAGE;
+  for (size_t i = 0; i < sizeof(tx_cmds) / sizeof(tx_cmds[0]); i++)
+    if (names_cmd(tx_cmds[i].name, argc, argv))
+      return tx_run(&tx_cmds[i], argc, argv);
+  if (strcmp(c, "gov") == 0)
+    return usage_err("tx gov needs a command: submit, deposit or vote");
+  return usage_err("unknown tx command %s (" TX_COMMANDS ")", c);
 }
 
 /* ---- query ---- */
 
-/* The queries: the JSON-RPC method each calls, the positional words it
- * takes after its name, the flags it takes, and its usage line. */
-typedef enum { Q_ACCOUNT, Q_TX, Q_BLOCK, Q_VALIDATORS, Q_VALIDATOR, Q_DELEGATIONS,
-               Q_UNBONDING, Q_REDELEGATIONS, Q_REWARDS, Q_PROPOSALS, Q_PROPOSAL, Q_PARAMS,
-               Q_POOLS, Q_RES_NODES, Q_RES_NODE, Q_META_NODES, Q_META_NODE, Q_OZONE_PRICE,
-               Q_PREPAY_POOL } qkind_t;
+/* How a query turns its positional word and its own flags into params:
+ * the lists that filter by --status need nothing beyond the table. */
+typedef enum { Q_PLAIN, Q_ACCOUNT, Q_TX, Q_BLOCK, Q_VALIDATOR, Q_DELEGATIONS, Q_UNBONDING,
+               Q_REDELEGATIONS, Q_REWARDS, Q_PROPOSAL, Q_NODE, Q_OZONE_PRICE } qkind_t;
 
 #define QF_BASE "home", "rpc"
 #define QF_PAGED QF_BASE, "page", "per-page"
 
-static const struct {
-  const char *name;
+static const char *const val_status[] = {"bonded", "unbonding", "unbonded", NULL};
+static const char *const prop_status[] = {"deposit", "voting", "passed", "rejected",
+                                          "failed", "expired", NULL};
+static const char *const res_status[] = {"active", "removed", NULL};
+static const char *const meta_status[] = {"active", "pending", "removed", "rejected",
+                                          "kicked", NULL};
+
+/* The queries: the JSON-RPC method each calls, the positional words it
+ * takes after its name, the flags it takes, the values of its --status,
+ * and its usage line. */
+static const struct query {
+  const char *name, *method;
   qkind_t kind;
   size_t minpos, maxpos;
   const char *flags[7];
+  const char *const *statuses;
   const char *usage;
 } queries[] = {
-  {"account", Q_ACCOUNT, 1, 1, {QF_BASE, NULL}, "account ADDR"},
-  {"tx", Q_TX, 1, 1, {QF_BASE, NULL}, "tx HASH"},
-  {"block", Q_BLOCK, 0, 1, {QF_BASE, NULL}, "block [HEIGHT]"},
-  {"validators", Q_VALIDATORS, 0, 0, {QF_PAGED, "status", NULL},
+  {"account", "account", Q_ACCOUNT, 1, 1, {QF_BASE}, NULL, "account ADDR"},
+  {"tx", "tx", Q_TX, 1, 1, {QF_BASE}, NULL, "tx HASH"},
+  {"block", "block", Q_BLOCK, 0, 1, {QF_BASE}, NULL, "block [HEIGHT]"},
+  {"validators", "validators", Q_PLAIN, 0, 0, {QF_PAGED, "status"}, val_status,
    "validators [--status bonded|unbonding|unbonded]"},
-  {"validator", Q_VALIDATOR, 1, 1, {QF_BASE, NULL}, "validator ADDR"},
-  {"delegations", Q_DELEGATIONS, 0, 0, {QF_PAGED, "delegator", "validator", NULL},
-   "delegations (--delegator ADDR | --validator ADDR)"},
-  {"unbonding", Q_UNBONDING, 0, 0, {QF_PAGED, "delegator", "validator", NULL},
+  {"validator", "validator", Q_VALIDATOR, 1, 1, {QF_BASE}, NULL, "validator ADDR"},
+  {"delegations", "delegations", Q_DELEGATIONS, 0, 0, {QF_PAGED, "delegator", "validator"},
+   NULL, "delegations (--delegator ADDR | --validator ADDR)"},
+  {"unbonding", "unbonding", Q_UNBONDING, 0, 0, {QF_PAGED, "delegator", "validator"}, NULL,
    "unbonding (--delegator ADDR | --validator ADDR)"},
-  {"redelegations", Q_REDELEGATIONS, 0, 0, {QF_PAGED, "delegator", NULL},
+  {"redelegations", "redelegations", Q_REDELEGATIONS, 0, 0, {QF_PAGED, "delegator"}, NULL,
    "redelegations --delegator ADDR"},
-  {"rewards", Q_REWARDS, 1, 1, {QF_BASE, "validator", NULL},
+  {"rewards", "rewards", Q_REWARDS, 1, 1, {QF_BASE, "validator"}, NULL,
    "rewards DELEGATOR [--validator ADDR]"},
-  {"proposals", Q_PROPOSALS, 0, 0, {QF_PAGED, "status", NULL},
+  {"proposals", "proposals", Q_PLAIN, 0, 0, {QF_PAGED, "status"}, prop_status,
    "proposals [--status deposit|voting|passed|rejected|failed|expired]"},
-  {"proposal", Q_PROPOSAL, 1, 1, {QF_BASE, NULL}, "proposal ID"},
-  {"params", Q_PARAMS, 0, 0, {QF_BASE, NULL}, "params"},
-  {"pools", Q_POOLS, 0, 0, {QF_BASE, NULL}, "pools"},
-  {"resource-nodes", Q_RES_NODES, 0, 0, {QF_PAGED, "status", NULL},
+  {"proposal", "proposal", Q_PROPOSAL, 1, 1, {QF_BASE}, NULL, "proposal ID"},
+  {"params", "params", Q_PLAIN, 0, 0, {QF_BASE}, NULL, "params"},
+  {"pools", "pools", Q_PLAIN, 0, 0, {QF_BASE}, NULL, "pools"},
+  {"resource-nodes", "resource_nodes", Q_PLAIN, 0, 0, {QF_PAGED, "status"}, res_status,
    "resource-nodes [--status active|removed]"},
-  {"resource-node", Q_RES_NODE, 1, 1, {QF_BASE, NULL}, "resource-node ADDR"},
-  {"meta-nodes", Q_META_NODES, 0, 0, {QF_PAGED, "status", NULL},
+  {"resource-node", "resource_node", Q_NODE, 1, 1, {QF_BASE}, NULL, "resource-node ADDR"},
+  {"meta-nodes", "meta_nodes", Q_PLAIN, 0, 0, {QF_PAGED, "status"}, meta_status,
    "meta-nodes [--status active|pending|removed|rejected|kicked]"},
-  {"meta-node", Q_META_NODE, 1, 1, {QF_BASE, NULL}, "meta-node ADDR"},
-  {"ozone-price", Q_OZONE_PRICE, 0, 0, {QF_BASE, "amount", NULL},
+  {"meta-node", "meta_node", Q_NODE, 1, 1, {QF_BASE}, NULL, "meta-node ADDR"},
+  {"ozone-price", "ozone_price", Q_OZONE_PRICE, 0, 0, {QF_BASE, "amount"}, NULL,
    "ozone-price [--amount AMT]"},
-  {"prepay-pool", Q_PREPAY_POOL, 0, 0, {QF_BASE, NULL}, "prepay-pool"},
+  {"prepay-pool", "prepay_pool", Q_PLAIN, 0, 0, {QF_BASE}, NULL, "prepay-pool"},
 };
 
 static void query_usage(void) {
@@ -1412,31 +1236,19 @@ static void query_usage(void) {
   fprintf(stderr, "lists take [--page N] [--per-page N]; every query takes [--rpc URL]\n");
 }
 
-/* Adds an st1... address to params as name; what names it in a message. */
-static int q_addr(json_t *params, const char *what, const char *v, const char *name) {
+/* Adds an address of hrp to params as name; what names it in a message. */
+static int q_addr(json_t *params, const char *name, const char *what, const char *v,
+                  const char *hrp) {
   uint8_t a[ST_ADDR_LEN];
-  if (st_addr_decode(v, ST_HRP_WALLET, a) != 0) {
-    fprintf(stderr, "stratosd: %s %s is not an st1... address\n", what, v);
-    return ST_EXIT_USAGE;
-  }
-  json_object_set_new(params, name, json_string(v));
-  return ST_EXIT_OK;
-}
-
-/* Adds an stsds1... node address to params as "address". */
-static int q_node(json_t *params, const char *v) {
-  uint8_t a[ST_ADDR_LEN];
-  if (st_addr_decode(v, ST_HRP_NODE, a) != 0) {
-    fprintf(stderr, "stratosd: node %s is not an stsds1... node address\n", v);
-    return ST_EXIT_USAGE;
-  }
-  json_object_set_new(params, "address", json_string(v));
-  return ST_EXIT_OK;
+  int rc = addr_arg(what, v, hrp, a);
+  if (rc == 0)
+    json_object_set_new(params, name, json_string(v));
+  return rc;
 }
 
 /* Adds --page and --per-page to params. */
 static int q_page(json_t *params, const cflags_t *f) {
-  uint64_t n;
+  uint64_t n = 0;
   int rc;
   if (f->page) {
     if ((rc = count_flag("--page", f->page, &n)) != 0)
@@ -1446,10 +1258,8 @@ static int q_page(json_t *params, const cflags_t *f) {
   if (f->per_page) {
     if ((rc = count_flag("--per-page", f->per_page, &n)) != 0)
       return rc;
-    if (n > 100) {
-      fprintf(stderr, "stratosd: bad --per-page %s (1 to 100)\n", f->per_page);
-      return ST_EXIT_USAGE;
-    }
+    if (n > 100)
+      return usage_err("bad --per-page %s (1 to 100)", f->per_page);
     json_object_set_new(params, "per_page", json_integer((json_int_t)n));
   }
   return ST_EXIT_OK;
@@ -1471,46 +1281,12 @@ static int q_status(json_t *params, const cflags_t *f, const char *const *names)
   return ST_EXIT_USAGE;
 }
 
-/* Fills *method and params for the query in f; prints a usage error. */
-static int query_request(const cflags_t *f, const char **method, json_t *params) {
-  static const char *const val_status[] = {"bonded", "unbonding", "unbonded", NULL};
-  static const char *const prop_status[] = {"deposit", "voting", "passed", "rejected",
-                                            "failed", "expired", NULL};
-  static const char *const res_status[] = {"active", "removed", NULL};
-  static const char *const meta_status[] = {"active", "pending", "removed", "rejected",
-                                            "kicked", NULL};
-  /* The JSON-RPC names of the queries whose CLI name has a dash. */
-  static const char *const methods[] = {
-    [Q_RES_NODES] = "resource_nodes", [Q_RES_NODE] = "resource_node",
-    [Q_META_NODES] = "meta_nodes",    [Q_META_NODE] = "meta_node",
-    [Q_OZONE_PRICE] = "ozone_price",  [Q_PREPAY_POOL] = "prepay_pool"};
-  size_t q, nq = sizeof(queries) / sizeof(queries[0]);
-  for (q = 0; q < nq; q++)
-    if (f->npos && strcmp(f->pos[0], queries[q].name) == 0)
-      break;
-  if (q == nq) {
-    if (f->npos)
-      fprintf(stderr, "stratosd: unknown query %s\n", f->pos[0]);
-    query_usage();
-    return ST_EXIT_USAGE;
-  }
-  char cmd[32];
-  snprintf(cmd, sizeof(cmd), "query %s", queries[q].name);
-  size_t np = f->npos - 1;
-  if (np < queries[q].minpos || np > queries[q].maxpos) {
-    fprintf(stderr, "stratosd: usage: stratosd query %s\n", queries[q].usage);
-    return ST_EXIT_USAGE;
-  }
-  int rc = only_flags(f, queries[q].flags, cmd);
-  if (rc != 0)
-    return rc;
-  const char *arg = np ? f->pos[1] : NULL;
-  uint64_t id;
+/* Adds to params what is q's own: arg is its positional word (or NULL). */
+static int q_own(const struct query *q, const cflags_t *f, const char *arg, json_t *params) {
+  uint64_t id = 0;
   char amount[ST_U128_STR_MAX];
-  *method = queries[q].name;
-  if (queries[q].kind < sizeof(methods) / sizeof(methods[0]) && methods[queries[q].kind])
-    *method = methods[queries[q].kind];
-  switch (queries[q].kind) {
+  int rc = ST_EXIT_OK;
+  switch (q->kind) {
   case Q_ACCOUNT:
     json_object_set_new(params, "address", json_string(arg));
     break;
@@ -1521,58 +1297,66 @@ static int query_request(const cflags_t *f, const char **method, json_t *params)
     if (arg)
       json_object_set_new(params, "height", json_string(arg));
     break;
-  case Q_VALIDATORS:
-    rc = q_status(params, f, val_status);
-    break;
   case Q_VALIDATOR:
-    rc = q_addr(params, "validator", arg, "address");
+    rc = q_addr(params, "address", "validator", arg, ST_HRP_WALLET);
     break;
   case Q_DELEGATIONS:
   case Q_UNBONDING:
   case Q_REDELEGATIONS:
-    if (!f->delegator && (!f->validator || queries[q].kind == Q_REDELEGATIONS)) {
-      fprintf(stderr, "stratosd: usage: stratosd query %s\n", queries[q].usage);
-      return ST_EXIT_USAGE;
-    }
+    if (!f->delegator && (!f->validator || q->kind == Q_REDELEGATIONS))
+      return usage_err("usage: stratosd query %s", q->usage);
     if (f->delegator)
-      rc = q_addr(params, "--delegator", f->delegator, "delegator");
+      rc = q_addr(params, "delegator", "--delegator", f->delegator, ST_HRP_WALLET);
     if (rc == 0 && f->validator)
-      rc = q_addr(params, "--validator", f->validator, "validator");
+      rc = q_addr(params, "validator", "--validator", f->validator, ST_HRP_WALLET);
     break;
   case Q_REWARDS:
-    rc = q_addr(params, "delegator", arg, "delegator");
+    rc = q_addr(params, "delegator", "delegator", arg, ST_HRP_WALLET);
     if (rc == 0 && f->validator)
-      rc = q_addr(params, "--validator", f->validator, "validator");
-    break;
-  case Q_PROPOSALS:
-    rc = q_status(params, f, prop_status);
+      rc = q_addr(params, "validator", "--validator", f->validator, ST_HRP_WALLET);
     break;
   case Q_PROPOSAL:
     if ((rc = count_flag("proposal id", arg, &id)) == 0)
       json_object_set_new(params, "id", json_integer((json_int_t)id));
     break;
-  case Q_RES_NODES:
-    rc = q_status(params, f, res_status);
-    break;
-  case Q_META_NODES:
-    rc = q_status(params, f, meta_status);
-    break;
-  case Q_RES_NODE:
-  case Q_META_NODE:
-    rc = q_node(params, arg);
+  case Q_NODE:
+    rc = q_addr(params, "address", "node", arg, ST_HRP_NODE);
     break;
   case Q_OZONE_PRICE:
     if (f->amount && (rc = amount_flag("amount", f->amount, false, amount)) == 0)
       json_object_set_new(params, "amount", json_string(amount));
     break;
-  case Q_PARAMS:
-  case Q_POOLS:
-  case Q_PREPAY_POOL:
+  case Q_PLAIN:
     break;
   }
-  if (rc == 0)
-    rc = q_page(params, f);
+  if (rc == 0 && q->statuses)
+    rc = q_status(params, f, q->statuses);
   return rc;
+}
+
+/* Fills *method and params for the query in f; prints a usage error. */
+static int query_request(const cflags_t *f, const char **method, json_t *params) {
+  size_t i, nq = sizeof(queries) / sizeof(queries[0]);
+  for (i = 0; i < nq; i++)
+    if (f->npos && strcmp(f->pos[0], queries[i].name) == 0)
+      break;
+  if (i == nq) {
+    if (f->npos)
+      fprintf(stderr, "stratosd: unknown query %s\n", f->pos[0]);
+    query_usage();
+    return ST_EXIT_USAGE;
+  }
+  const struct query *q = &queries[i];
+  char cmd[32];
+  snprintf(cmd, sizeof(cmd), "query %s", q->name);
+  size_t np = f->npos - 1;
+  if (np < q->minpos || np > q->maxpos)
+    return usage_err("usage: stratosd query %s", q->usage);
+  int rc = only_flags(f, q->flags, cmd);
+  if (rc != 0 || (rc = q_own(q, f, np ? f->pos[1] : NULL, params)) != 0)
+    return rc;
+  *method = q->method;
+  return q_page(params, f);
 }
 
 int st_daemon__cmd_query(int argc, char **argv) {
