@@ -1366,7 +1366,7 @@ int st_daemon__cmd_query(int argc, char **argv) {
   int rc = parse_flags(argc, argv, 2, names, &f);
   if (rc != 0)
     return rc;
-  const char *method;
+  const char *method = NULL;
   json_t *params = json_object();
   if ((rc = query_request(&f, &method, params)) != 0) {
     json_decref(params);
