@@ -188,7 +188,7 @@ static int page_params(json_t *params, size_t total, size_t *first, size_t *coun
 
 int st_qk_list(json_t *params, size_t total, const char *name, st_qk_item_fn item, void *ud,
                json_t **result, char *err, size_t cap) {
-  size_t first, count;
+  size_t first = 0, count = 0;
   int rc = page_params(params, total, &first, &count, err, cap);
   if (rc != 0)
     return rc;
