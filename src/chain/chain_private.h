@@ -279,6 +279,37 @@ int st_chain__ov_del(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_
 int st_chain__ov_scan(st_chain__overlay_t *ov, uint8_t sp, const void *prefix, size_t plen,
                       st_kv_scan_cb cb, void *ud);
 
+/* A record copied out of a scan. Scan callbacks may neither change nor
+ * read the overlay, so a scan whose records lead to more work copies
+ * them first and does the work after. */
+typedef struct st_chain__rec {
+  uint8_t key[ST_CHAIN__KEY_MAX];
+  size_t klen;
+  uint8_t *val;         /* malloc'd; NULL when vlen is 0 */
+  size_t vlen;
+} st_chain__rec_t;
+
+typedef struct st_chain__recs {
+  st_chain__rec_t *v;
+  size_t n, cap;
+} st_chain__recs_t;
+
+/* due_ms of a scan that is not of a time queue. */
+#define ST_CHAIN__NOT_DUE (-1)
+
+/* Copies into *out (emptied first) the records st_chain__ov_scan would
+ * show. A queue (due_ms >= 0) has keys kind || time (8 bytes BE) || ...
+ * in time order: the copy stops at the first key whose time is after
+ * due_ms, and a key too short for a time is ST_ECORRUPT. max > 0 stops
+ * after max records. A key longer than ST_CHAIN__KEY_MAX is ST_ECORRUPT.
+ * On failure *out is left empty; st_chain__recs_free it either way. */
+int st_chain__ov_collect(st_chain__overlay_t *ov, uint8_t sp, const void *prefix, size_t plen,
+                         int64_t due_ms, size_t max, st_chain__recs_t *out);
+/* Appends a copy of one record to rs. */
+int st_chain__recs_push(st_chain__recs_t *rs, const void *key, size_t klen, const void *val,
+                        size_t vlen);
+void st_chain__recs_free(st_chain__recs_t *rs);
+
 /* Fixed-width values: a missing key reads as 0; a value of another width
  * is ST_ECORRUPT. */
 int st_chain__ov_read_u64(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,

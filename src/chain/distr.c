@@ -355,39 +355,24 @@ int st_chain__distr_pending(st_chain__ctx_t *c, const uint8_t del[ST_ADDR_LEN],
 
 /* ---- per block ---- */
 
-typedef struct bonded {
-  uint8_t (*ops)[ST_ADDR_LEN];
-  int64_t *power;
-  size_t n, cap;
-  int64_t total;
-} bonded_t;
-
-static int bonded_cb(const void *k, size_t kl, const void *v, size_t vl, void *ud) {
-  bonded_t *b = ud;
-  if (kl != 1 + ST_ADDR_LEN || vl != 8)
-    return ST_ECORRUPT;
-  if (b->n == b->cap) {
-    size_t nc = b->cap ? b->cap * 2 : 16;
-    void *o = realloc(b->ops, nc * ST_ADDR_LEN);
-    void *p = realloc(b->power, nc * sizeof(int64_t));
-    if (o)
-      b->ops = o;
-    if (p)
-      b->power = p;
-    if (!o || !p)
-      return ST_ENOMEM;
-    b->cap = nc;
+/* The bonded set's last powers (keys kind || operator, values 8 bytes)
+ * and their sum. */
+static int bonded_load(st_chain__ctx_t *c, st_chain__recs_t *b, int64_t *total) {
+  uint8_t pre = ST_K_VAL_LAST;
+  int rc = st_chain__ov_collect(c->ov, SP, &pre, 1, ST_CHAIN__NOT_DUE, 0, b);
+  *total = 0;
+  for (size_t i = 0; i < b->n && rc == 0; i++) {
+    if (b->v[i].klen != 1 + ST_ADDR_LEN || b->v[i].vlen != 8)
+      rc = ST_ECORRUPT;
+    else
+      *total += (int64_t)st_chain__rd64(b->v[i].val);
   }
-  memcpy(b->ops[b->n], (const uint8_t *)k + 1, ST_ADDR_LEN);
-  b->power[b->n] = (int64_t)st_chain__rd64(v);
-  b->total += b->power[b->n];
-  b->n++;
-  return 0;
+  return rc;
 }
 
 int st_chain__distr_end_block(st_chain__ctx_t *c, st_u128 fees) {
-  bonded_t b = {0};
-  uint8_t pre = ST_K_VAL_LAST;
+  st_chain__recs_t b = {0};
+  int64_t total;
   st_u128 tax, rest, given = 0;
   const uint8_t *distr = st_chain__macc(ST_MACC_DISTR);
   const uint8_t *community = st_chain__macc(ST_MACC_COMMUNITY);
@@ -397,16 +382,17 @@ int st_chain__distr_end_block(st_chain__ctx_t *c, st_u128 fees) {
   if ((rc = st_u128_muldiv(fees, c->p->community_tax, ST_DEC_ONE, &tax)) != 0)
     return rc;
   rest = fees - tax;
-  if ((rc = st_chain__ov_scan(c->ov, SP, &pre, 1, bonded_cb, &b)) != 0)
+  if ((rc = bonded_load(c, &b, &total)) != 0)
     goto out;
-  for (size_t i = 0; i < b.n && b.total > 0; i++) {
+  for (size_t i = 0; i < b.n && total > 0; i++) {
     st_u128 share, comm;
     uint64_t period;
     st_u128 r, cm;
     st_val_t v;
     uint8_t k[1 + ST_ADDR_LEN];
-    if ((rc = st_u128_muldiv(rest, (st_u128)b.power[i], (st_u128)b.total, &share)) != 0 ||
-        (rc = st_chain__val_get(c, b.ops[i], &v)) != 0 ||
+    int64_t power = (int64_t)st_chain__rd64(b.v[i].val);
+    if ((rc = st_u128_muldiv(rest, (st_u128)power, (st_u128)total, &share)) != 0 ||
+        (rc = st_chain__val_get(c, b.v[i].key + 1, &v)) != 0 ||
         (rc = st_u128_muldiv(share, v.rate, ST_DEC_ONE, &comm)) != 0 ||
         (rc = cur_get(c, v.operator_, &period, &r)) != 0 ||
         (rc = cur_put(c, v.operator_, period, r + share - comm)) != 0 ||
@@ -419,7 +405,6 @@ int st_chain__distr_end_block(st_chain__ctx_t *c, st_u128 fees) {
   /* The tax and what division by power left over. */
   rc = st_chain__xfer(c, distr, community, fees - given);
 out:
-  free(b.ops);
-  free(b.power);
+  st_chain__recs_free(&b);
   return rc;
 }

@@ -71,48 +71,10 @@ static int64_t later(int64_t t, int64_t d) {
  * read caches an entry and may move the ones the scan walks), so scans
  * only copy what they see; the work happens after. */
 
-typedef struct item {
-  uint8_t key[ST_CHAIN__KEY_MAX];
-  size_t klen;
-  uint8_t val[16]; /* the first 16 bytes: every value gathered here fits */
-  size_t vlen;
-} item_t;
-
-typedef struct list {
-  item_t *v;
-  size_t n, cap;
-  bool queue;     /* a queue: stop at the first key whose time(8) is after due */
-  int64_t due;
-} list_t;
-
-static int collect_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud) {
-  list_t *l = ud;
-  if (klen > ST_CHAIN__KEY_MAX)
-    return ST_ECORRUPT;
-  if (l->queue) {
-    if (klen != QUEUE_KEY_LEN)
-      return ST_ECORRUPT;
-    if (st_chain__rd64((const uint8_t *)key + 1) > (uint64_t)l->due)
-      return 1; /* keys are in time order: nothing later is due */
-  }
-  if (l->n == l->cap) {
-    size_t ncap = l->cap ? l->cap * 2 : 16;
-    item_t *nv = realloc(l->v, ncap * sizeof(*nv));
-    if (!nv)
-      return ST_ENOMEM;
-    l->v = nv;
-    l->cap = ncap;
-  }
-  item_t *it = &l->v[l->n++];
-  memcpy(it->key, key, klen);
-  it->klen = klen;
-  it->vlen = vlen;
-  memcpy(it->val, val, vlen < sizeof(it->val) ? vlen : sizeof(it->val));
-  return 0;
-}
-
-static int collect(st_chain__ctx_t *c, const uint8_t *prefix, size_t plen, list_t *l) {
-  return st_chain__ov_scan(c->ov, ST_CHAIN__SP_STATE, prefix, plen, collect_cb, l);
+/* Copies the records of prefix (st_chain__ov_collect). */
+static int collect(st_chain__ctx_t *c, const uint8_t *prefix, size_t plen,
+                   st_chain__recs_t *l) {
+  return st_chain__ov_collect(c->ov, ST_CHAIN__SP_STATE, prefix, plen, ST_CHAIN__NOT_DUE, 0, l);
 }
 
 /* ---- the proposal record ---- */
@@ -290,10 +252,10 @@ static int dep_add(st_chain__ctx_t *c, uint64_t id, const uint8_t who[ST_ADDR_LE
  * to the community pool, and deletes their records. */
 static int deps_settle(st_chain__ctx_t *c, uint64_t id, bool refund) {
   uint8_t pre[ID_KEY_LEN];
-  list_t l = {0};
+  st_chain__recs_t l;
   int rc = collect(c, pre, id_key(pre, ST_K_GOV_DEP, id), &l);
   for (size_t i = 0; i < l.n && rc == 0; i++) {
-    const item_t *it = &l.v[i];
+    const st_chain__rec_t *it = &l.v[i];
     if (it->klen != ADDR_KEY_LEN || it->vlen != 16) {
       rc = ST_ECORRUPT;
       break;
@@ -305,18 +267,18 @@ static int deps_settle(st_chain__ctx_t *c, uint64_t id, bool refund) {
     if (rc == 0)
       rc = st_chain__ov_del(c->ov, ST_CHAIN__SP_STATE, it->key, it->klen);
   }
-  free(l.v);
+  st_chain__recs_free(&l);
   return rc;
 }
 
 /* Deletes every record of the given kind keyed by proposal id first. */
 static int records_del(st_chain__ctx_t *c, uint8_t kind, uint64_t id) {
   uint8_t pre[ID_KEY_LEN];
-  list_t l = {0};
+  st_chain__recs_t l;
   int rc = collect(c, pre, id_key(pre, kind, id), &l);
   for (size_t i = 0; i < l.n && rc == 0; i++)
     rc = st_chain__ov_del(c->ov, ST_CHAIN__SP_STATE, l.v[i].key, l.v[i].klen);
-  free(l.v);
+  st_chain__recs_free(&l);
   return rc;
 }
 
@@ -527,7 +489,7 @@ static bval_t *bval_find(bval_t *v, size_t n, const uint8_t op[ST_ADDR_LEN]) {
 /* The bonded set, sorted by operator (the order of its keys). */
 static int bonded_load(st_chain__ctx_t *c, bval_t **out, size_t *nout) {
   uint8_t pre = ST_K_VAL_LAST;
-  list_t l = {0};
+  st_chain__recs_t l;
   bval_t *v = NULL;
   *out = NULL;
   *nout = 0;
@@ -549,13 +511,14 @@ static int bonded_load(st_chain__ctx_t *c, bval_t **out, size_t *nout) {
     v[i].tokens = val.tokens;
     v[i].shares = val.shares;
   }
-  free(l.v);
+  size_t n = l.n;
+  st_chain__recs_free(&l);
   if (rc != 0) {
     free(v);
     return rc;
   }
   *out = v;
-  *nout = l.n;
+  *nout = n;
   return 0;
 }
 
@@ -575,10 +538,10 @@ static int add_tokens(st_u128 *sum, const bval_t *v, st_u128 shares) {
 
 /* Counts one vote record: the voter's delegations to bonded validators go
  * to its option and are taken out of what those validators vote with. */
-static int tally_voter(st_chain__ctx_t *c, bval_t *vals, size_t nv, const item_t *vt,
+static int tally_voter(st_chain__ctx_t *c, bval_t *vals, size_t nv, const st_chain__rec_t *vt,
                        st_u128 out[4]) {
   uint8_t pre[1 + ST_ADDR_LEN];
-  list_t dels = {0};
+  st_chain__recs_t dels;
   if (vt->klen != ADDR_KEY_LEN || vt->vlen != 1 || vt->val[0] < OPT_YES ||
       vt->val[0] > OPT_VETO)
     return ST_ECORRUPT;
@@ -589,7 +552,7 @@ static int tally_voter(st_chain__ctx_t *c, bval_t *vals, size_t nv, const item_t
     own->vote = opt;
   int rc = collect(c, pre, st_chain__k1(pre, ST_K_DEL, voter), &dels);
   for (size_t i = 0; i < dels.n && rc == 0; i++) {
-    const item_t *d = &dels.v[i];
+    const st_chain__rec_t *d = &dels.v[i];
     if (d->klen != DEL_KEY_LEN || d->vlen != 16) {
       rc = ST_ECORRUPT;
       break;
@@ -605,7 +568,7 @@ static int tally_voter(st_chain__ctx_t *c, bval_t *vals, size_t nv, const item_t
     v->deducted += shares;
     rc = add_tokens(&out[opt - 1], v, shares);
   }
-  free(dels.v);
+  st_chain__recs_free(&dels);
   return rc;
 }
 
@@ -613,7 +576,7 @@ int st_chain__gov_tally(st_chain__ctx_t *c, uint64_t id, st_u128 out[4], st_u128
   uint8_t pre[ID_KEY_LEN];
   bval_t *vals;
   size_t nv;
-  list_t votes = {0};
+  st_chain__recs_t votes = {0};
   memset(out, 0, 4 * sizeof(*out));
   *bonded = 0;
   int rc = bonded_load(c, &vals, &nv);
@@ -633,7 +596,7 @@ int st_chain__gov_tally(st_chain__ctx_t *c, uint64_t id, st_u128 out[4], st_u128
     if (vals[i].vote)
       rc = add_tokens(&out[vals[i].vote - 1], &vals[i], vals[i].shares - vals[i].deducted);
   }
-  free(votes.v);
+  st_chain__recs_free(&votes);
   free(vals);
   return rc;
 }
@@ -777,12 +740,16 @@ static int expire(st_chain__ctx_t *c, const uint8_t *qkey) {
 /* Runs act on every entry of queue kind due by the block's time, in key
  * order (time, then id). */
 static int queue_run(st_chain__ctx_t *c, uint8_t kind, bool *params_changed) {
-  list_t due = {.queue = true, .due = c->time_ms};
-  int rc = collect(c, &kind, 1, &due);
-  for (size_t i = 0; i < due.n && rc == 0; i++)
-    rc = kind == ST_K_GOV_QDEP ? expire(c, due.v[i].key)
-                               : decide(c, due.v[i].key, params_changed);
-  free(due.v);
+  st_chain__recs_t due;
+  int rc = st_chain__ov_collect(c->ov, ST_CHAIN__SP_STATE, &kind, 1, c->time_ms, 0, &due);
+  for (size_t i = 0; i < due.n && rc == 0; i++) {
+    if (due.v[i].klen != QUEUE_KEY_LEN)
+      rc = ST_ECORRUPT;
+    else
+      rc = kind == ST_K_GOV_QDEP ? expire(c, due.v[i].key)
+                                 : decide(c, due.v[i].key, params_changed);
+  }
+  st_chain__recs_free(&due);
   return rc;
 }
 

@@ -32,67 +32,20 @@ static const char *status_name(uint8_t s) {
 
 /* ---- reading ---- */
 
-/* Records collected by a scan: copies of each key and value. */
-typedef struct rec {
-  uint8_t key[ST_CHAIN__KEY_MAX];
-  size_t klen;
-  uint8_t *val;
-  size_t vlen;
-} rec_t;
-
-typedef struct recs {
-  rec_t *v;
-  size_t n, cap;
-} recs_t;
-
-static int collect_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud) {
-  recs_t *rs = ud;
-  if (klen > ST_CHAIN__KEY_MAX)
-    return ST_ECORRUPT;
-  if (rs->n == rs->cap) {
-    size_t ncap = rs->cap ? rs->cap * 2 : 16;
-    rec_t *nv = realloc(rs->v, ncap * sizeof(*nv));
-    if (!nv)
-      abort();
-    rs->v = nv;
-    rs->cap = ncap;
-  }
-  rec_t *e = &rs->v[rs->n];
-  memcpy(e->key, key, klen);
-  e->klen = klen;
-  e->vlen = vlen;
-  e->val = NULL;
-  if (vlen) {
-    e->val = malloc(vlen);
-    if (!e->val)
-      abort();
-    memcpy(e->val, val, vlen);
-  }
-  rs->n++;
-  return 0;
-}
-
-static void recs_free(recs_t *rs) {
-  for (size_t i = 0; i < rs->n; i++)
-    free(rs->v[i].val);
-  free(rs->v);
-  memset(rs, 0, sizeof(*rs));
-}
-
 /* Collects every record of the state whose key is kind || a (alen
  * bytes), keeping those whose key is klen bytes long. */
 static int scan(st_qk_reader_t *r, uint8_t kind, const uint8_t *a, size_t alen, size_t klen,
-                recs_t *out) {
+                st_chain__recs_t *out) {
   uint8_t p[1 + 2 * ST_ADDR_LEN];
-  memset(out, 0, sizeof(*out));
   p[0] = kind;
   if (alen)
     memcpy(p + 1, a, alen);
-  int rc = st_chain__ov_scan(&r->ov, ST_CHAIN__SP_STATE, p, 1 + alen, collect_cb, out);
-  if (rc != 0) {
-    recs_free(out);
+  int rc = st_chain__ov_collect(&r->ov, ST_CHAIN__SP_STATE, p, 1 + alen, ST_CHAIN__NOT_DUE, 0,
+                                out);
+  if (rc == ST_ENOMEM)
+    abort(); /* as everywhere in the queries */
+  if (rc != 0)
     return rc;
-  }
   size_t k = 0;
   for (size_t i = 0; i < out->n; i++) {
     if (out->v[i].klen == klen) {
@@ -104,7 +57,7 @@ static int scan(st_qk_reader_t *r, uint8_t kind, const uint8_t *a, size_t alen, 
   }
   out->n = k;
   if (rc != 0)
-    recs_free(out);
+    st_chain__recs_free(out);
   return rc;
 }
 
@@ -170,7 +123,7 @@ static int val_order(const void *a, const void *b) {
 /* The validators of status (any when it is -1), most tokens first, in a
  * new array *out of *n. */
 static int vals_of(st_qk_reader_t *r, int status, st_val_t **out, size_t *n) {
-  recs_t rs;
+  st_chain__recs_t rs;
   int rc = scan(r, ST_K_VAL, NULL, 0, 1 + ST_ADDR_LEN, &rs);
   if (rc != 0)
     return rc;
@@ -182,7 +135,7 @@ static int vals_of(st_qk_reader_t *r, int status, st_val_t **out, size_t *n) {
     if ((rc = st_chain__val_get(&r->c, rs.v[i].key + 1, &v[k])) == 0 &&
         (status < 0 || v[k].status == status))
       k++;
-  recs_free(&rs);
+  st_chain__recs_free(&rs);
   if (rc != 0) {
     free(v);
     return rc;
@@ -295,14 +248,14 @@ static int filter_params(json_t *params, filter_t *f, char *err, size_t cap) {
 typedef struct entries {
   st_qk_reader_t *r;
   const filter_t *f;
-  const recs_t *rs;
+  const st_chain__recs_t *rs;
 } entries_t;
 
 /* delegations and unbonding: the list, what collects its records for a
  * filter, what shows one, and whether a validator given must exist. */
 typedef struct entry_list {
   const char *name;
-  int (*collect)(st_qk_reader_t *r, const filter_t *f, recs_t *rs);
+  int (*collect)(st_qk_reader_t *r, const filter_t *f, st_chain__recs_t *rs);
   st_qk_item_fn item;
   bool val_must_exist;
 } entry_list_t;
@@ -316,7 +269,7 @@ static int q_entries(st_chain_t *ch, const entry_list_t *l, json_t *params, json
   st_qk_reader_t r;
   if ((rc = st_qk_open(ch, &r, err, cap)) != 0)
     return rc;
-  recs_t rs = {0};
+  st_chain__recs_t rs = {0};
   st_val_t v;
   if (!l->val_must_exist || !f.has_val || (rc = val_required(&r, f.op, &v, err, cap)) == 0) {
     int e = l->collect(&r, &f, &rs);
@@ -324,22 +277,23 @@ static int q_entries(st_chain_t *ch, const entry_list_t *l, json_t *params, json
     rc = e != 0 ? st_qk_ierr(err, cap, e)
                 : st_qk_list(params, rs.n, l->name, l->item, &x, result, err, cap);
   }
-  recs_free(&rs);
+  st_chain__recs_free(&rs);
   st_qk_close(&r);
   return rc;
 }
 
 /* The delegation records f names: keys kind || delegator || operator
  * when a delegator is given, kind || operator || delegator else. */
-static int dels_of(st_qk_reader_t *r, const filter_t *f, recs_t *rs) {
+static int dels_of(st_qk_reader_t *r, const filter_t *f, st_chain__recs_t *rs) {
   memset(rs, 0, sizeof(*rs));
   if (f->has_del && f->has_val) {
     /* The one delegation, as the scan by delegator would find it. */
     uint8_t k[1 + 2 * ST_ADDR_LEN];
     st_u128 shares;
     int e = st_chain__del_get(&r->c, f->del, f->op, &shares);
-    if (e == 0)
-      collect_cb(k, st_chain__k2(k, ST_K_DEL, f->del, f->op), NULL, 0, rs);
+    if (e == 0 && st_chain__recs_push(rs, k, st_chain__k2(k, ST_K_DEL, f->del, f->op), NULL,
+                                      0) != 0)
+      abort(); /* the key fits: only memory can fail */
     return e == ST_ENOENT ? 0 : e;
   }
   if (f->has_del) /* delegator || validator -> shares */
@@ -389,7 +343,7 @@ int st_chain__q_delegations(st_chain_t *ch, json_t *params, json_t **result, cha
  * given, kind || operator || delegator || height || seq else. Entries
  * outlive their validator's record, so it need not exist (the list's
  * val_must_exist is false). */
-static int ubds_of(st_qk_reader_t *r, const filter_t *f, recs_t *rs) {
+static int ubds_of(st_qk_reader_t *r, const filter_t *f, st_chain__recs_t *rs) {
   if (!f->has_del)
     return scan(r, ST_K_UBD_BY_VAL, f->op, ST_ADDR_LEN, UBD_KEY_LEN, rs);
   uint8_t p[2 * ST_ADDR_LEN];
@@ -410,7 +364,7 @@ static json_t *ubd_json(const uint8_t *key, const uint8_t *val) {
 
 static json_t *ubd_item(void *ud, size_t i, int *rc) {
   const entries_t *x = ud;
-  const rec_t *e = &x->rs->v[i];
+  const st_chain__rec_t *e = &x->rs->v[i];
   if (x->f->has_del) {
     if (e->vlen == ST_UBD_LEN)
       return ubd_json(e->key, e->val);
@@ -447,7 +401,7 @@ int st_chain__q_unbonding(st_chain_t *ch, json_t *params, json_t **result, char 
 #define RED_KEY_LEN (1 + 3 * ST_ADDR_LEN + 16)
 
 static json_t *red_item(void *ud, size_t i, int *rc) {
-  const rec_t *e = &((const recs_t *)ud)->v[i];
+  const st_chain__rec_t *e = &((const st_chain__recs_t *)ud)->v[i];
   const uint8_t *k = e->key;
   st_red_t red;
   if (e->vlen != ST_RED_LEN) {
@@ -474,11 +428,11 @@ int st_chain__q_redelegations(st_chain_t *ch, json_t *params, json_t **result, c
   st_qk_reader_t r;
   if ((rc = st_qk_open(ch, &r, err, cap)) != 0)
     return rc;
-  recs_t rs;
+  st_chain__recs_t rs;
   int e = scan(&r, ST_K_RED, del, ST_ADDR_LEN, RED_KEY_LEN, &rs);
   rc = e != 0 ? st_qk_ierr(err, cap, e)
               : st_qk_list(params, rs.n, "entries", red_item, &rs, result, err, cap);
-  recs_free(&rs);
+  st_chain__recs_free(&rs);
   st_qk_close(&r);
   return rc;
 }
@@ -498,7 +452,7 @@ int st_chain__q_rewards(st_chain_t *ch, json_t *params, json_t **result, char *e
   st_qk_reader_t r;
   if ((rc = st_qk_open(ch, &r, err, cap)) != 0)
     return rc;
-  recs_t rs = {0};
+  st_chain__recs_t rs = {0};
   json_t *list = json_array();
   st_u128 total = 0;
   st_val_t v;
@@ -543,7 +497,7 @@ int st_chain__q_rewards(st_chain_t *ch, json_t *params, json_t **result, char *e
   *result = res;
 out:
   json_decref(list);
-  recs_free(&rs);
+  st_chain__recs_free(&rs);
   st_qk_close(&r);
   return rc;
 }
@@ -573,7 +527,7 @@ static json_t *prop_json(const uint8_t *val, size_t vlen, uint64_t id, int *rc) 
 /* The proposals whose status is prop_statuses[want] (any when want < 0),
  * in id order, appended to all. */
 static int props_of(st_qk_reader_t *r, int want, json_t *all) {
-  recs_t rs;
+  st_chain__recs_t rs;
   int e = scan(r, ST_K_GOV_PROP, NULL, 0, 1 + 8, &rs);
   for (size_t i = 0; i < rs.n && e == 0; i++) {
     json_t *j = prop_json(rs.v[i].val, rs.v[i].vlen, st_chain__rd64(rs.v[i].key + 1), &e);
@@ -584,7 +538,7 @@ static int props_of(st_qk_reader_t *r, int want, json_t *all) {
       json_array_append(all, j);
     json_decref(j);
   }
-  recs_free(&rs);
+  st_chain__recs_free(&rs);
   return e;
 }
 
@@ -635,7 +589,7 @@ int st_chain__q_proposal(st_chain_t *ch, json_t *params, json_t **result, char *
   uint8_t k[1 + 8];
   const uint8_t *v;
   size_t n;
-  recs_t deps = {0}, votes = {0};
+  st_chain__recs_t deps = {0}, votes = {0};
   json_t *j = NULL;
   k[0] = ST_K_GOV_PROP;
   st_chain__be64(k + 1, (uint64_t)id);
@@ -693,8 +647,8 @@ int st_chain__q_proposal(st_chain_t *ch, json_t *params, json_t **result, char *
   j = NULL;
 out:
   json_decref(j);
-  recs_free(&deps);
-  recs_free(&votes);
+  st_chain__recs_free(&deps);
+  st_chain__recs_free(&votes);
   st_qk_close(&r);
   return rc;
 }

@@ -37,7 +37,6 @@
 #define VOTE_KEY_LEN (1 + 2 * ST_ADDR_LEN)        /* kind node(20) voter(20) */
 #define UBD_KEY_LEN (1 + 8 + ST_ADDR_LEN + 8)     /* kind time(8) node(20) seq(8) */
 #define UBD_VAL_LEN (ST_ADDR_LEN + 16)            /* owner(20) amount(16) */
-_Static_assert(VOTE_KEY_LEN >= UBD_KEY_LEN, "item_t keeps keys of VOTE_KEY_LEN bytes");
 _Static_assert(sizeof(((st_chain__gnode_t *)0)->network_address) == ST_NODE_NETADDR_MAX + 1 &&
                  sizeof(((st_chain__gnode_t *)0)->moniker) == ST_MONIKER_MAX + 1,
                "genesis nodes hold what a node record holds");
@@ -181,59 +180,19 @@ int st_chain__meta_node_get(st_chain__ctx_t *c, const uint8_t addr[ST_ADDR_LEN],
  * A scan callback must neither change nor read the overlay, so scans
  * copy what they see and the work happens after. */
 
-typedef struct item {
-  uint8_t key[VOTE_KEY_LEN];  /* the longest key gathered here (votes: 41) */
-  size_t klen;
-  uint8_t val[NODE_MAX];
-  size_t vlen;
-} item_t;
-
-typedef struct list {
-  item_t *v;
-  size_t n, cap;
-  int64_t due;      /* unbonding queue: stop after this time; -1 for none */
-} list_t;
-
-static int collect_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud) {
-  list_t *l = ud;
-  if (klen > sizeof(l->v[0].key) || vlen > sizeof(l->v[0].val))
-    return ST_ECORRUPT;
-  if (l->due >= 0 && klen >= 9 && st_chain__rd64((const uint8_t *)key + 1) > (uint64_t)l->due)
-    return 1; /* the queue is in time order: nothing later is due */
-  if (l->n == l->cap) {
-    size_t ncap = l->cap ? l->cap * 2 : 8;
-    item_t *nv = realloc(l->v, ncap * sizeof(*nv));
-    if (!nv)
-      return ST_ENOMEM;
-    l->v = nv;
-    l->cap = ncap;
-  }
-  item_t *it = &l->v[l->n++];
-  memcpy(it->key, key, klen);
-  it->klen = klen;
-  memcpy(it->val, val, vlen);
-  it->vlen = vlen;
-  return 0;
-}
-
+/* Copies the records of prefix; a queue copies those due by due
+ * (ST_CHAIN__NOT_DUE: not a queue). */
 static int collect(st_chain__ctx_t *c, const uint8_t *prefix, size_t plen, int64_t due,
-                   list_t *l) {
-  memset(l, 0, sizeof(*l));
-  l->due = due;
-  int rc = st_chain__ov_scan(c->ov, SP, prefix, plen, collect_cb, l);
-  if (rc != 0) {
-    free(l->v);
-    memset(l, 0, sizeof(*l));
-  }
-  return rc;
+                   st_chain__recs_t *l) {
+  return st_chain__ov_collect(c->ov, SP, prefix, plen, due, 0, l);
 }
 
 int st_chain__nodes_list(st_chain__ctx_t *c, bool meta, st_chain__node_t **out, size_t *n) {
   uint8_t kind = meta ? ST_K_META_NODE : ST_K_RES_NODE;
-  list_t l;
+  st_chain__recs_t l;
   *out = NULL;
   *n = 0;
-  int rc = collect(c, &kind, 1, -1, &l);
+  int rc = collect(c, &kind, 1, ST_CHAIN__NOT_DUE, &l);
   if (rc != 0)
     return rc;
   st_chain__node_t *v = calloc(l.n ? l.n : 1, sizeof(*v));
@@ -249,7 +208,7 @@ int st_chain__nodes_list(st_chain__ctx_t *c, bool meta, st_chain__node_t **out, 
   } else {
     free(v);
   }
-  free(l.v);
+  st_chain__recs_free(&l);
   return rc;
 }
 
@@ -269,7 +228,7 @@ static int active_count(st_chain__ctx_t *c, uint32_t *n) {
 }
 
 /* Deletes every record collected in l. */
-static int del_all(st_chain__ctx_t *c, const list_t *l) {
+static int del_all(st_chain__ctx_t *c, const st_chain__recs_t *l) {
   int rc = 0;
   for (size_t i = 0; i < l->n && rc == 0; i++)
     rc = st_chain__ov_del(c->ov, SP, l->v[i].key, l->v[i].klen);
@@ -279,11 +238,11 @@ static int del_all(st_chain__ctx_t *c, const list_t *l) {
 /* Deletes the votes (kind ST_K_META_VOTE or ST_K_META_KICK) on node. */
 static int votes_clear(st_chain__ctx_t *c, uint8_t kind, const uint8_t node[ST_ADDR_LEN]) {
   uint8_t p[1 + ST_ADDR_LEN];
-  list_t l;
-  int rc = collect(c, p, st_chain__k1(p, kind, node), -1, &l);
+  st_chain__recs_t l;
+  int rc = collect(c, p, st_chain__k1(p, kind, node), ST_CHAIN__NOT_DUE, &l);
   if (rc == 0)
     rc = del_all(c, &l);
-  free(l.v);
+  st_chain__recs_free(&l);
   return rc;
 }
 
@@ -293,17 +252,13 @@ static int voter_votes_clear(st_chain__ctx_t *c, const uint8_t voter[ST_ADDR_LEN
   static const uint8_t kinds[] = {ST_K_META_VOTE, ST_K_META_KICK};
   int rc = 0;
   for (size_t k = 0; k < sizeof(kinds) && rc == 0; k++) {
-    list_t l;
-    if ((rc = collect(c, &kinds[k], 1, -1, &l)) != 0)
-      break;
-    size_t m = 0;
-    for (size_t i = 0; i < l.n; i++)
+    st_chain__recs_t l;
+    rc = collect(c, &kinds[k], 1, ST_CHAIN__NOT_DUE, &l);
+    for (size_t i = 0; i < l.n && rc == 0; i++)
       if (l.v[i].klen == VOTE_KEY_LEN &&
           memcmp(l.v[i].key + 1 + ST_ADDR_LEN, voter, ST_ADDR_LEN) == 0)
-        l.v[m++] = l.v[i];
-    l.n = m;
-    rc = del_all(c, &l);
-    free(l.v);
+        rc = st_chain__ov_del(c->ov, SP, l.v[i].key, l.v[i].klen);
+    st_chain__recs_free(&l);
   }
   return rc;
 }
@@ -311,11 +266,11 @@ static int voter_votes_clear(st_chain__ctx_t *c, const uint8_t voter[ST_ADDR_LEN
 int st_chain__meta_tally(st_chain__ctx_t *c, const uint8_t node[ST_ADDR_LEN], bool kick,
                          uint32_t *yes, uint32_t *no, uint32_t *active) {
   uint8_t p[1 + ST_ADDR_LEN], kind = kick ? ST_K_META_KICK : ST_K_META_VOTE;
-  list_t l;
+  st_chain__recs_t l;
   *yes = *no = 0;
   int rc = active_count(c, active);
   if (rc == 0)
-    rc = collect(c, p, st_chain__k1(p, kind, node), -1, &l);
+    rc = collect(c, p, st_chain__k1(p, kind, node), ST_CHAIN__NOT_DUE, &l);
   if (rc != 0)
     return rc;
   for (size_t i = 0; i < l.n && rc == 0; i++) {
@@ -332,7 +287,7 @@ int st_chain__meta_tally(st_chain__ctx_t *c, const uint8_t node[ST_ADDR_LEN], bo
     if (rc == 0 && v.status == ST_NODE_ACTIVE)
       (*(l.v[i].val[0] ? yes : no))++;
   }
-  free(l.v);
+  st_chain__recs_free(&l);
   return rc;
 }
 
@@ -394,10 +349,10 @@ static int ubd_add(st_chain__ctx_t *c, const uint8_t node[ST_ADDR_LEN],
 
 int st_chain__register_end_block(st_chain__ctx_t *c) {
   uint8_t kind = ST_K_NODE_UBD;
-  list_t l;
+  st_chain__recs_t l;
   int rc = collect(c, &kind, 1, c->time_ms < 0 ? 0 : c->time_ms, &l);
   for (size_t i = 0; i < l.n && rc == 0; i++) {
-    const item_t *it = &l.v[i];
+    const st_chain__rec_t *it = &l.v[i];
     if (it->klen != UBD_KEY_LEN || it->vlen != UBD_VAL_LEN) {
       rc = ST_ECORRUPT;
       break;
@@ -408,7 +363,7 @@ int st_chain__register_end_block(st_chain__ctx_t *c) {
     if (rc == 0)
       rc = st_chain__ov_del(c->ov, SP, it->key, it->klen);
   }
-  free(l.v);
+  st_chain__recs_free(&l);
   return rc;
 }
 

@@ -601,57 +601,16 @@ int st_chain__staking_exec(st_chain__ctx_t *c, const uint8_t sender[ST_ADDR_LEN]
 
 /* ---- slashing a validator ---- */
 
-typedef struct keys_ctx {
-  uint8_t (*k)[ST_CHAIN__KEY_MAX];
-  size_t *len;
-  size_t n, cap;
-  int64_t before;  /* queue scans: stop at keys with a time after this */
-} keys_ctx_t;
-
-static int collect_key(const void *k, size_t kl, const void *v, size_t vl, void *ud) {
-  keys_ctx_t *o = ud;
-  (void)v;
-  (void)vl;
-  if (kl > ST_CHAIN__KEY_MAX)
-    return ST_ECORRUPT;
-  if (o->before != INT64_MIN) {
-    if (kl < 9)
-      return ST_ECORRUPT;
-    if ((int64_t)st_chain__rd64((const uint8_t *)k + 1) > o->before)
-      return 1;
-  }
-  if (o->n == o->cap) {
-    size_t nc = o->cap ? o->cap * 2 : 8;
-    void *p = realloc(o->k, nc * ST_CHAIN__KEY_MAX);
-    void *q = realloc(o->len, nc * sizeof(size_t));
-    if (p)
-      o->k = p;
-    if (q)
-      o->len = q;
-    if (!p || !q)
-      return ST_ENOMEM;
-    o->cap = nc;
-  }
-  memcpy(o->k[o->n], k, kl);
-  o->len[o->n++] = kl;
-  return 0;
-}
-
-static void keys_free(keys_ctx_t *o) {
-  free(o->k);
-  free(o->len);
-}
-
 /* Slashes the unbonding entries of v that started at or after h. */
 static int slash_ubds(st_chain__ctx_t *c, const st_val_t *v, int64_t h, st_u128 fraction,
                       st_u128 *total) {
-  keys_ctx_t o = {NULL, NULL, 0, 0, INT64_MIN};
+  st_chain__recs_t o;
   uint8_t pre[1 + ST_ADDR_LEN];
-  int rc = st_chain__ov_scan(c->ov, SP, pre, st_chain__k1(pre, ST_K_UBD_BY_VAL, v->operator_),
-                             collect_key, &o);
+  int rc = st_chain__ov_collect(c->ov, SP, pre, st_chain__k1(pre, ST_K_UBD_BY_VAL, v->operator_),
+                                ST_CHAIN__NOT_DUE, 0, &o);
   for (size_t i = 0; i < o.n && rc == 0; i++) {
-    const uint8_t *k = o.k[i];
-    if (o.len[i] != 1 + 2 * ST_ADDR_LEN + 16) {
+    const uint8_t *k = o.v[i].key;
+    if (o.v[i].klen != 1 + 2 * ST_ADDR_LEN + 16) {
       rc = ST_ECORRUPT;
       break;
     }
@@ -682,7 +641,7 @@ static int slash_ubds(st_chain__ctx_t *c, const st_val_t *v, int64_t h, st_u128 
     if ((rc = st_chain__ov_write(c->ov, SP, ek, sizeof(ek), val, sizeof(val))) == 0)
       rc = st_chain__burn(c, st_chain__macc(ST_MACC_NOT_BONDED), cut);
   }
-  keys_free(&o);
+  st_chain__recs_free(&o);
   return rc;
 }
 
@@ -690,13 +649,13 @@ static int slash_ubds(st_chain__ctx_t *c, const st_val_t *v, int64_t h, st_u128 
  * shares they bought at the destination are unbonded and burnt. */
 static int slash_reds(st_chain__ctx_t *c, const st_val_t *v, int64_t h, st_u128 fraction,
                       st_u128 *total) {
-  keys_ctx_t o = {NULL, NULL, 0, 0, INT64_MIN};
+  st_chain__recs_t o;
   uint8_t pre[1 + ST_ADDR_LEN];
-  int rc = st_chain__ov_scan(c->ov, SP, pre, st_chain__k1(pre, ST_K_RED_BY_SRC, v->operator_),
-                             collect_key, &o);
+  int rc = st_chain__ov_collect(c->ov, SP, pre, st_chain__k1(pre, ST_K_RED_BY_SRC, v->operator_),
+                                ST_CHAIN__NOT_DUE, 0, &o);
   for (size_t i = 0; i < o.n && rc == 0; i++) {
-    const uint8_t *k = o.k[i]; /* kind src del dst height seq */
-    if (o.len[i] != 77) {
+    const uint8_t *k = o.v[i].key; /* kind src del dst height seq */
+    if (o.v[i].klen != 77) {
       rc = ST_ECORRUPT;
       break;
     }
@@ -739,7 +698,7 @@ static int slash_reds(st_chain__ctx_t *c, const st_val_t *v, int64_t h, st_u128 
       break;
     rc = st_chain__burn(c, pool, tokens);
   }
-  keys_free(&o);
+  st_chain__recs_free(&o);
   return rc;
 }
 
@@ -781,16 +740,16 @@ int st_chain__slash(st_chain__ctx_t *c, st_val_t *v, int64_t infraction_height,
 /* ---- end of block ---- */
 
 static int mature_ubds(st_chain__ctx_t *c) {
-  keys_ctx_t o = {NULL, NULL, 0, 0, c->time_ms};
+  st_chain__recs_t o;
   uint8_t pre = ST_K_UBD_QUEUE;
-  int rc = st_chain__ov_scan(c->ov, SP, &pre, 1, collect_key, &o);
+  int rc = st_chain__ov_collect(c->ov, SP, &pre, 1, c->time_ms, 0, &o);
   for (size_t i = 0; i < o.n && rc == 0; i++) {
-    const uint8_t *k = o.k[i]; /* kind time del op height seq */
+    const uint8_t *k = o.v[i].key; /* kind time del op height seq */
     uint8_t ek[1 + 2 * ST_ADDR_LEN + 16];
     const uint8_t *p;
     size_t n;
     st_ubd_t u;
-    if (o.len[i] != 9 + 2 * ST_ADDR_LEN + 16) {
+    if (o.v[i].klen != 9 + 2 * ST_ADDR_LEN + 16) {
       rc = ST_ECORRUPT;
       break;
     }
@@ -807,20 +766,20 @@ static int mature_ubds(st_chain__ctx_t *c) {
     st_chain__k2(ek, ST_K_UBD_BY_VAL, k + 29, k + 9);
     if ((rc = st_chain__ov_del(c->ov, SP, ek, sizeof(ek))) != 0)
       break;
-    rc = st_chain__ov_del(c->ov, SP, k, o.len[i]);
+    rc = st_chain__ov_del(c->ov, SP, k, o.v[i].klen);
   }
-  keys_free(&o);
+  st_chain__recs_free(&o);
   return rc;
 }
 
 static int mature_reds(st_chain__ctx_t *c) {
-  keys_ctx_t o = {NULL, NULL, 0, 0, c->time_ms};
+  st_chain__recs_t o;
   uint8_t pre = ST_K_RED_QUEUE;
-  int rc = st_chain__ov_scan(c->ov, SP, &pre, 1, collect_key, &o);
+  int rc = st_chain__ov_collect(c->ov, SP, &pre, 1, c->time_ms, 0, &o);
   for (size_t i = 0; i < o.n && rc == 0; i++) {
-    const uint8_t *k = o.k[i]; /* kind time del src dst height seq */
+    const uint8_t *k = o.v[i].key; /* kind time del src dst height seq */
     uint8_t ek[77];
-    if (o.len[i] != 85) {
+    if (o.v[i].klen != 85) {
       rc = ST_ECORRUPT;
       break;
     }
@@ -833,32 +792,32 @@ static int mature_reds(st_chain__ctx_t *c) {
     memcpy(ek + 21, k + 9, ST_ADDR_LEN);
     if ((rc = st_chain__ov_del(c->ov, SP, ek, sizeof(ek))) != 0)
       break;
-    rc = st_chain__ov_del(c->ov, SP, k, o.len[i]);
+    rc = st_chain__ov_del(c->ov, SP, k, o.v[i].klen);
   }
-  keys_free(&o);
+  st_chain__recs_free(&o);
   return rc;
 }
 
 static int mature_vals(st_chain__ctx_t *c) {
-  keys_ctx_t o = {NULL, NULL, 0, 0, c->time_ms};
+  st_chain__recs_t o;
   uint8_t pre = ST_K_VAL_QUEUE;
-  int rc = st_chain__ov_scan(c->ov, SP, &pre, 1, collect_key, &o);
+  int rc = st_chain__ov_collect(c->ov, SP, &pre, 1, c->time_ms, 0, &o);
   for (size_t i = 0; i < o.n && rc == 0; i++) {
     st_val_t v;
-    if (o.len[i] != 9 + ST_ADDR_LEN) {
+    if (o.v[i].klen != 9 + ST_ADDR_LEN) {
       rc = ST_ECORRUPT;
       break;
     }
-    if ((rc = st_chain__val_get(c, o.k[i] + 9, &v)) != 0)
+    if ((rc = st_chain__val_get(c, o.v[i].key + 9, &v)) != 0)
       break;
     if (v.status == ST_VAL_UNBONDING) {
       v.status = ST_VAL_UNBONDED;
       if ((rc = st_chain__val_put(c, &v)) != 0)
         break;
     }
-    rc = st_chain__ov_del(c->ov, SP, o.k[i], o.len[i]);
+    rc = st_chain__ov_del(c->ov, SP, o.v[i].key, o.v[i].klen);
   }
-  keys_free(&o);
+  st_chain__recs_free(&o);
   return rc;
 }
 
@@ -869,34 +828,22 @@ static size_t vq_key(uint8_t *k, int64_t t, const uint8_t op[ST_ADDR_LEN]) {
   return 9 + ST_ADDR_LEN;
 }
 
-typedef struct top_ctx {
-  uint32_t max;
-  keys_ctx_t keys;
-} top_ctx_t;
-
-static int top_cb(const void *k, size_t kl, const void *v, size_t vl, void *ud) {
-  top_ctx_t *t = ud;
-  if (t->keys.n >= t->max)
-    return 1;
-  return collect_key(k, kl, v, vl, &t->keys);
-}
-
 int st_chain__staking_end_block(st_chain__ctx_t *c, st_cons_valset_t *next, bool *changed) {
   int rc;
   *changed = false;
   if ((rc = mature_ubds(c)) != 0 || (rc = mature_reds(c)) != 0 || (rc = mature_vals(c)) != 0)
     return rc;
   /* The new set: the first max_validators candidates by power. */
-  top_ctx_t top = {c->p->max_validators, {NULL, NULL, 0, 0, INT64_MIN}};
-  keys_ctx_t last = {NULL, NULL, 0, 0, INT64_MIN};
+  st_chain__recs_t top = {0}, last = {0};
   uint8_t pre = ST_K_VAL_POWER, lpre = ST_K_VAL_LAST;
   uint8_t (*nops)[ST_ADDR_LEN] = NULL;
   int64_t *npow = NULL;
-  size_t nn = top.keys.n;
-  if ((rc = st_chain__ov_scan(c->ov, SP, &pre, 1, top_cb, &top)) != 0 ||
-      (rc = st_chain__ov_scan(c->ov, SP, &lpre, 1, collect_key, &last)) != 0)
+  size_t nn = 0;
+  if ((rc = st_chain__ov_collect(c->ov, SP, &pre, 1, ST_CHAIN__NOT_DUE, c->p->max_validators,
+                                 &top)) != 0 ||
+      (rc = st_chain__ov_collect(c->ov, SP, &lpre, 1, ST_CHAIN__NOT_DUE, 0, &last)) != 0)
     goto out;
-  nn = top.keys.n;
+  nn = top.n;
   if (nn == 0) {
     /* Never an empty set: a chain without validators could not go on
      * to fix it. The last set stays. */
@@ -912,16 +859,16 @@ int st_chain__staking_end_block(st_chain__ctx_t *c, st_cons_valset_t *next, bool
     goto out;
   }
   for (size_t i = 0; i < nn; i++) {
-    if (top.keys.len[i] != 9 + ST_ADDR_LEN) {
+    if (top.v[i].klen != 9 + ST_ADDR_LEN) {
       rc = ST_ECORRUPT;
       goto out;
     }
-    memcpy(nops[i], top.keys.k[i] + 9, ST_ADDR_LEN);
-    npow[i] = (int64_t)~st_chain__rd64(top.keys.k[i] + 1);
+    memcpy(nops[i], top.v[i].key + 9, ST_ADDR_LEN);
+    npow[i] = (int64_t)~st_chain__rd64(top.v[i].key + 1);
   }
   /* Leavers: bonded before, not now. */
   for (size_t i = 0; i < last.n; i++) {
-    const uint8_t *op = last.k[i] + 1;
+    const uint8_t *op = last.v[i].key + 1;
     bool stays = false;
     for (size_t j = 0; j < nn && !stays; j++)
       stays = memcmp(nops[j], op, ST_ADDR_LEN) == 0;
@@ -940,7 +887,7 @@ int st_chain__staking_end_block(st_chain__ctx_t *c, st_cons_valset_t *next, bool
     if ((rc = st_chain__val_put(c, &v)) != 0 ||
         (rc = st_chain__ov_write(c->ov, SP, qk, vq_key(qk, v.unbonding_time_ms, op), "",
                                  0)) != 0 ||
-        (rc = st_chain__ov_del(c->ov, SP, last.k[i], last.len[i])) != 0)
+        (rc = st_chain__ov_del(c->ov, SP, last.v[i].key, last.v[i].klen)) != 0)
       goto out;
     ST_INFO("chain", "height %lld: validator %s leaves the bonded set", (long long)c->height,
             v.moniker);
@@ -1006,8 +953,8 @@ int st_chain__staking_end_block(st_chain__ctx_t *c, st_cons_valset_t *next, bool
 out:
   free(nops);
   free(npow);
-  keys_free(&top.keys);
-  keys_free(&last);
+  st_chain__recs_free(&top);
+  st_chain__recs_free(&last);
   return rc;
 }
 

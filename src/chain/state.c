@@ -524,6 +524,69 @@ int st_chain__ov_scan(st_chain__overlay_t *ov, uint8_t sp, const void *prefix, s
   return rc < 0 ? rc : 0;
 }
 
+int st_chain__recs_push(st_chain__recs_t *rs, const void *key, size_t klen, const void *val,
+                        size_t vlen) {
+  if (klen > ST_CHAIN__KEY_MAX)
+    return ST_ECORRUPT;
+  if (rs->n == rs->cap) {
+    size_t ncap = rs->cap ? rs->cap * 2 : 16;
+    st_chain__rec_t *nv = realloc(rs->v, ncap * sizeof(*nv));
+    if (!nv)
+      return ST_ENOMEM;
+    rs->v = nv;
+    rs->cap = ncap;
+  }
+  st_chain__rec_t *e = &rs->v[rs->n];
+  e->val = NULL;
+  if (vlen && !(e->val = malloc(vlen)))
+    return ST_ENOMEM;
+  if (vlen)
+    memcpy(e->val, val, vlen);
+  memcpy(e->key, key, klen);
+  e->klen = klen;
+  e->vlen = vlen;
+  rs->n++;
+  return 0;
+}
+
+void st_chain__recs_free(st_chain__recs_t *rs) {
+  for (size_t i = 0; i < rs->n; i++)
+    free(rs->v[i].val);
+  free(rs->v);
+  memset(rs, 0, sizeof(*rs));
+}
+
+typedef struct collect_ctx {
+  st_chain__recs_t *out;
+  int64_t due;
+  size_t max;
+} collect_ctx_t;
+
+static int collect_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud) {
+  collect_ctx_t *c = ud;
+  if (c->max && c->out->n >= c->max)
+    return 1;
+  if (klen > ST_CHAIN__KEY_MAX)
+    return ST_ECORRUPT;
+  if (c->due >= 0) {
+    if (klen < 9)
+      return ST_ECORRUPT;
+    if (st_chain__rd64((const uint8_t *)key + 1) > (uint64_t)c->due)
+      return 1; /* the queue is in time order: nothing later is due */
+  }
+  return st_chain__recs_push(c->out, key, klen, val, vlen);
+}
+
+int st_chain__ov_collect(st_chain__overlay_t *ov, uint8_t sp, const void *prefix, size_t plen,
+                         int64_t due_ms, size_t max, st_chain__recs_t *out) {
+  collect_ctx_t c = {out, due_ms, max};
+  memset(out, 0, sizeof(*out));
+  int rc = st_chain__ov_scan(ov, sp, prefix, plen, collect_cb, &c);
+  if (rc != 0)
+    st_chain__recs_free(out);
+  return rc;
+}
+
 /* Reads a value of exactly width bytes into out (zeros when missing). */
 static int read_fixed(st_chain__overlay_t *ov, uint8_t sp, const void *key, size_t klen,
                       uint8_t *out, size_t width) {

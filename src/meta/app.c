@@ -601,37 +601,22 @@ int st_meta__app_validate(void *ud, int64_t height, size_t ntxs, const uint8_t *
   return rc;
 }
 
-typedef struct sweep {
-  uint8_t (*a)[ST_ADDR_LEN];
-  size_t n, cap;
-} sweep_t;
-
-static int sweep_cb(const void *k, size_t kl, const void *v, size_t vl, void *ud) {
-  sweep_t *s = ud;
-  (void)v;
-  (void)vl;
-  if (kl != 1 + ST_ADDR_LEN)
-    return ST_ECORRUPT;
-  if (s->n == s->cap) {
-    size_t nc = s->cap ? 2 * s->cap : 16;
-    void *p = realloc(s->a, nc * ST_ADDR_LEN);
-    if (!p)
-      return ST_ENOMEM;
-    s->a = p;
-    s->cap = nc;
-  }
-  memcpy(s->a[s->n++], (const uint8_t *)k + 1, ST_ADDR_LEN);
-  return 0;
+/* Copies the records of kind, whose keys must be kind || address. */
+static int addr_recs(st_chain__overlay_t *ov, uint8_t kind, st_chain__recs_t *out) {
+  int rc = st_chain__ov_collect(ov, ST_META__SP_REC, &kind, 1, ST_CHAIN__NOT_DUE, 0, out);
+  for (size_t i = 0; i < out->n && rc == 0; i++)
+    if (out->v[i].klen != 1 + ST_ADDR_LEN)
+      rc = ST_ECORRUPT;
+  return rc;
 }
 
 /* Resource nodes silent for longer than offline_after go offline. */
 static int offline_sweep(st_meta_t *m, st_chain__overlay_t *ov, int64_t now) {
-  sweep_t s = {0};
-  uint8_t pre = ST_META__K_RNODE;
-  int rc = st_chain__ov_scan(ov, ST_META__SP_REC, &pre, 1, sweep_cb, &s);
+  st_chain__recs_t s;
+  int rc = addr_recs(ov, ST_META__K_RNODE, &s);
   for (size_t i = 0; i < s.n && rc == 0; i++) {
     st_meta__rnode_t r;
-    if ((rc = st_meta__rnode_get(ov, s.a[i], &r)) != 0)
+    if ((rc = st_meta__rnode_get(ov, s.v[i].key + 1, &r)) != 0)
       break;
     if (r.online && now - r.last_hb_ms > m->gen.p.offline_after_ms) {
       r.online = false;
@@ -640,34 +625,28 @@ static int offline_sweep(st_meta_t *m, st_chain__overlay_t *ov, int64_t now) {
       rc = st_meta__rnode_put(ov, &r);
     }
   }
-  free(s.a);
+  st_chain__recs_free(&s);
   return rc;
 }
 
 static int auth_set(st_chain__overlay_t *ov, st_cons_valset_t *next) {
-  sweep_t s = {0};
-  uint8_t pre = ST_META__K_AUTH;
-  int rc = st_chain__ov_scan(ov, ST_META__SP_REC, &pre, 1, sweep_cb, &s);
+  st_chain__recs_t s;
+  int rc = addr_recs(ov, ST_META__K_AUTH, &s);
   if (rc == 0 && s.n == 0)
     rc = ST_EINVAL; /* never an empty set */
   if (rc == 0 && !(next->v = calloc(s.n, sizeof(*next->v))))
     rc = ST_ENOMEM;
   for (size_t i = 0; i < s.n && rc == 0; i++) {
-    uint8_t k[1 + ST_ADDR_LEN];
-    const uint8_t *p;
-    size_t n;
-    rc = st_chain__ov_read(ov, ST_META__SP_REC, k, key1(k, ST_META__K_AUTH, s.a[i], ST_ADDR_LEN),
-                           &p, &n);
-    if (rc == 0 && n != ST_PUBKEY_LEN)
+    if (s.v[i].vlen != ST_PUBKEY_LEN) {
       rc = ST_ECORRUPT;
-    if (rc == 0) {
-      memcpy(next->v[i].pubkey, p, ST_PUBKEY_LEN);
-      memcpy(next->v[i].addr, s.a[i], ST_ADDR_LEN);
-      next->v[i].power = 1; /* proof of authority: equal weights */
-      next->n = i + 1;
+      break;
     }
+    memcpy(next->v[i].pubkey, s.v[i].val, ST_PUBKEY_LEN);
+    memcpy(next->v[i].addr, s.v[i].key + 1, ST_ADDR_LEN);
+    next->v[i].power = 1; /* proof of authority: equal weights */
+    next->n = i + 1;
   }
-  free(s.a);
+  st_chain__recs_free(&s);
   if (rc != 0) {
     free(next->v);
     next->v = NULL;

@@ -301,10 +301,12 @@ def quote(pool, x):
 
 
 def tx(net, i, *args, ok=True):
+    """Signed by node i's wallet, sent through validator 0 (always in
+    step; a node restarted by an earlier test may still be catching up)."""
     spec = net.specs[i]
     rc, out, err = harness.run(["tx"] + list(args) + [
         "--home", spec["home"], "--from", "wallet", "--mode", "commit",
-        "--rpc", spec["rpc_url"]], timeout=120)
+        "--rpc", net.specs[0]["rpc_url"]], timeout=120)
     body = out[out.find("{"):] if "{" in out else ""
     import json
     res = json.loads(body) if body else None

@@ -1,8 +1,6 @@
-/* Shared fixture of the staking and distribution unit tests: a ctx over
- * an overlay on a write txn of a temporary LMDB store, accounts with
- * made-up addresses funded by hand, messages run the way
- * st_chain__tx_exec runs them (under the undo journal, kept only when
- * they succeed), and the books checked after every step:
+/* Fixture of the staking and distribution unit tests: the modules'
+ * fixture (mods_fix.h) with staking's accounts, params and messages, and
+ * the books checked after every step:
  *
  *  - bonded_pool holds the tokens of the bonded validators, and
  *    not_bonded_pool the other validators' tokens plus the balances of
@@ -15,9 +13,11 @@
 #ifndef STRATOS_TESTS_CHAIN_STAKING_FIX_H
 #define STRATOS_TESTS_CHAIN_STAKING_FIX_H
 
-#include "chain_test.h"
-#include "chain/mods.h"
-#include "tx.pb-c.h"
+/* What the books need besides the modules' fixture. */
+#define MODS_FIX_EXTRA                                                                       \
+  st_u128 genesis; /* every balance before the first step */                               \
+  st_u128 burnt;   /* what slashing burnt, as the tests computed it */
+#include "mods_fix.h"
 
 #define STOS ((st_u128)1000000000000000000ull)
 #define T0 1795000000000LL
@@ -32,27 +32,7 @@
 /* Made-up accounts: delegators, a payer of fees, operators. */
 enum { D1 = 1, D2, D3, D4, PAYER = 9, OPA = 0x11, OPB, OPC, OPD, OPE, NOBODY = 0x77 };
 
-typedef struct fix {
-  char dir[PATH_MAX];
-  st_store_t *s;
-  st_chain__state_t st;
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-  st_chain__params_t p;
-  st_chain__ctx_t c;
-  st_u128 genesis; /* every balance before the first step */
-  st_u128 burnt;   /* what slashing burnt, as the tests computed it */
-  char log[ST_CHAIN__LOG_MAX];
-} fix_t;
-
 /* ---- addresses ---- */
-
-/* Twenty bytes of n. */
-static inline const uint8_t *addr(int n) {
-  static uint8_t a[256][ST_ADDR_LEN];
-  memset(a[n], n, ST_ADDR_LEN);
-  return a[n];
-}
 
 static inline void addr_text(int n, char out[ST_ADDR_STR_MAX]) {
   assert_int_equal(st_addr_encode(ST_HRP_WALLET, addr(n), out, ST_ADDR_STR_MAX), 0);
@@ -69,12 +49,6 @@ static inline void cons_key(int op, uint8_t pk[ST_PUBKEY_LEN], uint8_t cons[ST_A
 }
 
 /* ---- reading the state ---- */
-
-static inline st_u128 bal(fix_t *f, const uint8_t *a) {
-  st_chain__acct_t x;
-  assert_int_equal(st_chain__ov_get(&f->ov, a, &x), 0);
-  return x.balance;
-}
 
 static inline st_u128 bal_of(fix_t *f, int n) { return bal(f, addr(n)); }
 static inline st_u128 pool(fix_t *f, int which) { return bal(f, st_chain__macc(which)); }
@@ -93,14 +67,6 @@ static inline st_u128 shares_of(fix_t *f, int d, int op) {
   if (rc == 0)
     assert_true(s > 0);
   return rc == 0 ? s : 0;
-}
-
-static inline bool has(fix_t *f, const uint8_t *k, size_t n) {
-  const uint8_t *v;
-  size_t vn;
-  int rc = st_chain__ov_read(&f->ov, ST_CHAIN__SP_STATE, k, n, &v, &vn);
-  assert_true(rc == 0 || rc == ST_ENOENT);
-  return rc == 0;
 }
 
 static inline st_u128 rec128(fix_t *f, uint8_t kind, int op) {
@@ -442,37 +408,13 @@ static inline void fix_params(fix_t *f) {
 
 static inline int fix_setup(void **state) {
   static const int accts[] = {D1, D2, D3, D4, PAYER, OPA, OPB, OPC, OPD, OPE};
-  fix_t *f = calloc(1, sizeof(*f));
-  assert_non_null(f);
-  t_open_store(f->dir, sizeof(f->dir), &f->s);
-  f->st.store = f->s;
-  assert_int_equal(st_store_db(f->s, "chain_acct", &f->st.acct), 0);
-  assert_int_equal(st_store_db(f->s, "chain_mod", &f->st.mod), 0);
-  f->st.dbs[ST_CHAIN__SP_ACCT] = f->st.acct;
-  f->st.dbs[ST_CHAIN__SP_STATE] = f->st.mod;
-  assert_int_equal(st_txn_begin(f->s, true, &f->txn), 0);
-  st_chain__ov_init(&f->ov, &f->st, f->txn);
+  fix_t *f = fix_new(1, T0);
   fix_params(f);
-  f->c = (st_chain__ctx_t){.ov = &f->ov, .p = &f->p, .height = 1, .time_ms = T0,
-                           .log = f->log, .logcap = sizeof(f->log)};
   assert_int_equal(st_chain__params_store(&f->c, &f->p), 0);
-  for (size_t i = 0; i < sizeof(accts) / sizeof(accts[0]); i++) {
-    st_chain__acct_t a = {FUNDS, 0};
-    assert_int_equal(st_chain__ov_put(&f->ov, addr(accts[i]), &a), 0);
-  }
+  fund(f, accts, sizeof(accts) / sizeof(accts[0]), FUNDS);
   f->genesis = supply(f);
   assert_true(f->genesis == 10 * FUNDS);
   *state = f;
-  return 0;
-}
-
-static inline int fix_teardown(void **state) {
-  fix_t *f = *state;
-  st_chain__ov_free(&f->ov);
-  st_txn_abort(f->txn);
-  st_store_close(f->s);
-  t_remove_tree(f->dir);
-  free(f);
   return 0;
 }
 
@@ -489,16 +431,8 @@ static inline void flush(fix_t *f) {
 
 static inline void fmt(st_u128 v, char out[ST_U128_STR_MAX]) { st_u128_format(v, out); }
 
-/* As st_chain__tx_exec runs a message: under the undo journal, kept only
- * when it succeeds. A success leaves no log. */
 static inline int run(fix_t *f, int who, const Stratos__Tx__TxBody *b) {
-  f->log[0] = '\0';
-  st_chain__ov_begin(&f->ov);
-  int rc = st_chain__staking_exec(&f->c, addr(who), b);
-  st_chain__ov_end(&f->ov, rc == 0);
-  if (rc == 0)
-    assert_string_equal(f->log, "");
-  return rc;
+  return fix_run(f, st_chain__staking_exec, who, b);
 }
 
 static inline int create_val(fix_t *f, int op, st_u128 self, const char *rate,

@@ -4,9 +4,7 @@
  * validator), quorum, veto, threshold, the changes applied to the params
  * record at the end of the voting period and deposits that go back or
  * to the community pool, never burnt. */
-#include "chain_test.h"
-#include "chain/mods.h"
-#include "tx.pb-c.h"
+#include "mods_fix.h"
 
 /* gov.c's helpers for the queries (until mods.h declares them). */
 int st_chain__gov_get(st_chain__ctx_t *c, uint64_t id, json_t **prop);
@@ -20,40 +18,8 @@ int st_chain__gov_tally(st_chain__ctx_t *c, uint64_t id, st_u128 out[4], st_u128
 
 enum { P = 1, D1, D2, D3, OP1 = 0x11, OP2, OP3, OP4 };
 
-typedef struct fix {
-  char dir[PATH_MAX];
-  st_store_t *s;
-  st_chain__state_t st;
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-  st_chain__params_t p;
-  st_chain__ctx_t c;
-  char log[ST_CHAIN__LOG_MAX];
-} fix_t;
-
-/* A made-up address: twenty bytes of n. */
-static const uint8_t *addr(int n) {
-  static uint8_t a[256][ST_ADDR_LEN];
-  memset(a[n], n, ST_ADDR_LEN);
-  return a[n];
-}
-
-static st_u128 bal(fix_t *f, const uint8_t *a) {
-  st_chain__acct_t x;
-  assert_int_equal(st_chain__ov_get(&f->ov, a, &x), 0);
-  return x.balance;
-}
-
 static st_u128 gov_bal(fix_t *f) { return bal(f, st_chain__macc(ST_MACC_GOV)); }
 static st_u128 pool_bal(fix_t *f) { return bal(f, st_chain__macc(ST_MACC_COMMUNITY)); }
-
-static bool has(fix_t *f, const uint8_t *k, size_t n) {
-  const uint8_t *v;
-  size_t vn;
-  int rc = st_chain__ov_read(&f->ov, ST_CHAIN__SP_STATE, k, n, &v, &vn);
-  assert_true(rc == 0 || rc == ST_ENOENT);
-  return rc == 0;
-}
 
 static bool has_id(fix_t *f, uint8_t kind, uint64_t id) {
   uint8_t k[9] = {kind};
@@ -99,35 +65,12 @@ static void fix_params(fix_t *f) {
 }
 
 static int setup(void **state) {
-  fix_t *f = calloc(1, sizeof(*f));
-  t_open_store(f->dir, sizeof(f->dir), &f->s);
-  f->st.store = f->s;
-  assert_int_equal(st_store_db(f->s, "chain_acct", &f->st.acct), 0);
-  assert_int_equal(st_store_db(f->s, "chain_mod", &f->st.mod), 0);
-  f->st.dbs[ST_CHAIN__SP_ACCT] = f->st.acct;
-  f->st.dbs[ST_CHAIN__SP_STATE] = f->st.mod;
-  assert_int_equal(st_txn_begin(f->s, true, &f->txn), 0);
-  st_chain__ov_init(&f->ov, &f->st, f->txn);
+  fix_t *f = fix_new(10, T0);
   fix_params(f);
-  f->c = (st_chain__ctx_t){.ov = &f->ov, .p = &f->p, .height = 10, .time_ms = T0,
-                           .log = f->log, .logcap = sizeof(f->log)};
   assert_int_equal(st_chain__params_store(&f->c, &f->p), 0);
   const int accts[] = {P, D1, D2, D3, OP1, OP2, OP3, OP4};
-  for (size_t i = 0; i < sizeof(accts) / sizeof(accts[0]); i++) {
-    st_chain__acct_t a = {T_BALANCE, 0};
-    assert_int_equal(st_chain__ov_put(&f->ov, addr(accts[i]), &a), 0);
-  }
+  fund(f, accts, sizeof(accts) / sizeof(accts[0]), T_BALANCE);
   *state = f;
-  return 0;
-}
-
-static int teardown(void **state) {
-  fix_t *f = *state;
-  st_chain__ov_free(&f->ov);
-  st_txn_abort(f->txn);
-  st_store_close(f->s);
-  t_remove_tree(f->dir);
-  free(f);
   return 0;
 }
 
@@ -181,23 +124,9 @@ static void bond(fix_t *f) {
 
 /* ---- messages ---- */
 
-/* The generated messages hold char *; the tests' strings are constant
- * and never written through. */
-static char *mut(const char *s) {
-  char *r;
-  memcpy(&r, &s, sizeof(r));
-  return r;
-}
-
+/* As the application does: a refused message leaves nothing behind. */
 static int run(fix_t *f, int who, const Stratos__Tx__TxBody *b) {
-  /* As the application does: a refused message leaves nothing behind. */
-  f->log[0] = '\0';
-  st_chain__ov_begin(&f->ov);
-  int rc = st_chain__gov_exec(&f->c, addr(who), b);
-  st_chain__ov_end(&f->ov, rc == 0);
-  if (rc == 0)
-    assert_string_equal(f->log, "");
-  return rc;
+  return fix_run(f, st_chain__gov_exec, who, b);
 }
 
 /* Submits a proposal of n changes given as key, value pairs. */
@@ -667,16 +596,16 @@ int main(void) {
   st_crypto_init();
   st_log_set_level(ST_LOG_ERROR);
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_submit_refused, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_record, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_deposit_flow, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_tally_and_pass, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_no_quorum, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_veto, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_threshold, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_boundaries, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_two_in_one_block, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_submit_refused, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_record, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_deposit_flow, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_tally_and_pass, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_no_quorum, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_veto, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_threshold, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_boundaries, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_expiry, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_two_in_one_block, setup, fix_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,7 @@
 /* Unit tests of the economic modules' queries (query.c): records written
  * straight into the state through an overlay, then every method's exact
  * answer, its paging and its parameter errors. */
-#include "chain_test.h"
-#include "chain/mods.h"
+#include "mods_fix.h"
 
 #define STOS ((st_u128)1000000000000000000ull)
 
@@ -10,14 +9,14 @@
  * STOS): operators are keys 1..4, consensus keys 11..14. */
 enum { VA, VB, VC, VD, NV };
 
-typedef struct fix {
+typedef struct qfix {
   char dir[PATH_MAX];
   st_store_t *s;
   st_chain_t ch;
   uint8_t op[NV][ST_ADDR_LEN];  /* operators */
   uint8_t gen_op[ST_ADDR_LEN];  /* the genesis validator's operator */
   uint8_t del0[ST_ADDR_LEN], del5[ST_ADDR_LEN];
-} fix_t;
+} qfix_t;
 
 /* ---- writing records ---- */
 
@@ -79,7 +78,7 @@ static void put_balance(st_chain__overlay_t *ov, const uint8_t addr[ST_ADDR_LEN]
   assert_int_equal(st_chain__ov_put(ov, addr, &acct), 0);
 }
 
-static void make_val(fix_t *f, int i, uint8_t status, bool jailed, st_u128 tokens,
+static void make_val(qfix_t *f, int i, uint8_t status, bool jailed, st_u128 tokens,
                      st_u128 shares, const char *moniker, st_val_t *v) {
   st_keypair_t kp;
   memset(v, 0, sizeof(*v));
@@ -100,25 +99,17 @@ static void make_val(fix_t *f, int i, uint8_t status, bool jailed, st_u128 token
 }
 
 static int setup(void **state) {
-  fix_t *f = calloc(1, sizeof(*f));
-  st_chain__genesis_t g;
+  qfix_t *f = calloc(1, sizeof(*f));
   st_keypair_t kp;
-  t_open_store(f->dir, sizeof(f->dir), &f->s);
-  t_genesis(6, &g);
-  assert_int_equal(st_chain__open(&f->ch, f->s, NULL, &g), 0);
+  t_chain_open(f->dir, sizeof(f->dir), &f->s, &f->ch, 6);
   for (int i = 0; i < NV; i++)
     t_key(1 + i, &kp, f->op[i]);
   t_key(7, &kp, f->gen_op);
   t_key(0, &kp, f->del0);
   t_key(5, &kp, f->del5);
 
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-  char log[ST_CHAIN__LOG_MAX];
-  assert_int_equal(st_txn_begin(f->s, true, &txn), 0);
-  st_chain__ov_init(&ov, &f->ch.st, txn);
-  st_chain__ctx_t c = {.ov = &ov, .p = &f->ch.gen.p, .height = 1, .time_ms = 0,
-                       .log = log, .logcap = sizeof(log)};
+  t_state_w_t w;
+  t_state_begin(&w, &f->ch, 1, 0);
   st_val_t v[NV];
   make_val(f, VA, ST_VAL_BONDED, false, 50 * STOS, 50 * STOS, "alpha", &v[VA]);
   make_val(f, VB, ST_VAL_UNBONDING, true, 20 * STOS, 40 * STOS, "bravo", &v[VB]);
@@ -127,64 +118,59 @@ static int setup(void **state) {
   make_val(f, VC, ST_VAL_UNBONDED, false, 20 * STOS, 20 * STOS, "charlie", &v[VC]);
   make_val(f, VD, ST_VAL_BONDED, false, 5 * STOS, 5 * STOS, "delta", &v[VD]);
   for (int i = 0; i < NV; i++) {
-    assert_int_equal(st_chain__val_put(&c, &v[i]), 0);
-    assert_int_equal(st_chain__distr_val_init(&c, f->op[i]), 0);
+    assert_int_equal(st_chain__val_put(&w.c, &v[i]), 0);
+    assert_int_equal(st_chain__distr_val_init(&w.c, f->op[i]), 0);
   }
   st_sign_info_t sa = {.start_height = 3, .index = 40, .missed = 2};
   st_sign_info_t sb = {.start_height = 1, .index = 9, .missed = 5, .jailed_until_ms = 5000,
                        .tombstoned = true};
-  assert_int_equal(st_chain__sign_info_put(&c, v[VA].cons_addr, &sa), 0);
-  assert_int_equal(st_chain__sign_info_put(&c, v[VB].cons_addr, &sb), 0);
+  assert_int_equal(st_chain__sign_info_put(&w.c, v[VA].cons_addr, &sa), 0);
+  assert_int_equal(st_chain__sign_info_put(&w.c, v[VB].cons_addr, &sb), 0);
   /* Delegations, each with its reward starting record. */
-  put_del(&ov, f->op[VA], f->op[VA], 40 * STOS);
-  put_del(&ov, f->del0, f->op[VA], 10 * STOS);
-  put_del(&ov, f->del0, f->op[VB], 4 * STOS);
-  put_del(&ov, f->del5, f->op[VA], 3 * STOS);
-  assert_int_equal(st_chain__distr_restart(&c, f->op[VA], &v[VA]), 0);
-  assert_int_equal(st_chain__distr_restart(&c, f->del0, &v[VA]), 0);
-  assert_int_equal(st_chain__distr_restart(&c, f->del0, &v[VB]), 0);
-  assert_int_equal(st_chain__distr_restart(&c, f->del5, &v[VA]), 0);
+  put_del(&w.ov, f->op[VA], f->op[VA], 40 * STOS);
+  put_del(&w.ov, f->del0, f->op[VA], 10 * STOS);
+  put_del(&w.ov, f->del0, f->op[VB], 4 * STOS);
+  put_del(&w.ov, f->del5, f->op[VA], 3 * STOS);
+  assert_int_equal(st_chain__distr_restart(&w.c, f->op[VA], &v[VA]), 0);
+  assert_int_equal(st_chain__distr_restart(&w.c, f->del0, &v[VA]), 0);
+  assert_int_equal(st_chain__distr_restart(&w.c, f->del0, &v[VB]), 0);
+  assert_int_equal(st_chain__distr_restart(&w.c, f->del5, &v[VA]), 0);
   /* Accrued commission of VA. */
   uint8_t k[1 + ST_ADDR_LEN], amt[16];
   st_chain__put128(amt, 777);
-  put(&ov, k, st_chain__k1(k, ST_K_D_COMM, f->op[VA]), amt, sizeof(amt));
+  put(&w.ov, k, st_chain__k1(k, ST_K_D_COMM, f->op[VA]), amt, sizeof(amt));
   /* Unbonding entries and a redelegation. */
-  put_ubd(&ov, f->del0, f->op[VA], 5, 1, 123000, 3 * STOS, 3 * STOS);
-  put_ubd(&ov, f->del0, f->op[VB], 6, 2, 124000, 2 * STOS, STOS);
-  put_ubd(&ov, f->del5, f->op[VA], 7, 3, 125000, STOS, STOS);
-  put_red(&ov, f->del0, f->op[VA], f->op[VD], 8, 4, 456000, STOS, 2 * STOS);
+  put_ubd(&w.ov, f->del0, f->op[VA], 5, 1, 123000, 3 * STOS, 3 * STOS);
+  put_ubd(&w.ov, f->del0, f->op[VB], 6, 2, 124000, 2 * STOS, STOS);
+  put_ubd(&w.ov, f->del5, f->op[VA], 7, 3, 125000, STOS, STOS);
+  put_red(&w.ov, f->del0, f->op[VA], f->op[VD], 8, 4, 456000, STOS, 2 * STOS);
   /* Proposals: 1 in its voting period with deposits and votes, 2 passed
    * and stored without its id. */
   const char *p1 = "{\"id\":1,\"title\":\"raise the fee\",\"status\":\"voting\","
                    "\"changes\":[{\"key\":\"auth.min_fee_per_byte\",\"value\":\"\\\"3\\\"\"}]}";
   const char *p2 = "{\"title\":\"more validators\",\"status\":\"passed\"}";
-  put_gov(&ov, ST_K_GOV_PROP, 1, NULL, p1, strlen(p1));
-  put_gov(&ov, ST_K_GOV_PROP, 2, NULL, p2, strlen(p2));
+  put_gov(&w.ov, ST_K_GOV_PROP, 1, NULL, p1, strlen(p1));
+  put_gov(&w.ov, ST_K_GOV_PROP, 2, NULL, p2, strlen(p2));
   st_chain__put128(amt, 1000);
-  put_gov(&ov, ST_K_GOV_DEP, 1, f->del0, amt, 16);
+  put_gov(&w.ov, ST_K_GOV_DEP, 1, f->del0, amt, 16);
   st_chain__put128(amt, 2000);
-  put_gov(&ov, ST_K_GOV_DEP, 1, f->del5, amt, 16);
+  put_gov(&w.ov, ST_K_GOV_DEP, 1, f->del5, amt, 16);
   uint8_t yes = 1, veto = 4, abstain = 2, no = 3;
-  put_gov(&ov, ST_K_GOV_VOTE, 1, f->del0, &yes, 1);
-  put_gov(&ov, ST_K_GOV_VOTE, 1, f->op[VA], &veto, 1);
-  put_gov(&ov, ST_K_GOV_VOTE, 1, f->del5, &abstain, 1);
-  put_gov(&ov, ST_K_GOV_VOTE, 1, f->gen_op, &no, 1);
+  put_gov(&w.ov, ST_K_GOV_VOTE, 1, f->del0, &yes, 1);
+  put_gov(&w.ov, ST_K_GOV_VOTE, 1, f->op[VA], &veto, 1);
+  put_gov(&w.ov, ST_K_GOV_VOTE, 1, f->del5, &abstain, 1);
+  put_gov(&w.ov, ST_K_GOV_VOTE, 1, f->gen_op, &no, 1);
   /* Module account balances. */
   for (int i = 0; i < ST_MACC_N; i++)
-    put_balance(&ov, st_chain__macc(i), (st_u128)(i + 1) * 1111);
-  uint8_t prev[ST_HASH_LEN] = {0}, hash[ST_HASH_LEN];
-  assert_int_equal(st_chain__ov_commit(&ov, prev, hash), 0);
-  st_chain__ov_free(&ov);
-  assert_int_equal(st_txn_commit(txn), 0);
+    put_balance(&w.ov, st_chain__macc(i), (st_u128)(i + 1) * 1111);
+  t_state_commit(&w);
   *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
-  fix_t *f = *state;
-  st_chain__close(&f->ch);
-  st_store_close(f->s);
-  t_remove_tree(f->dir);
+  qfix_t *f = *state;
+  t_chain_close(f->dir, f->s, &f->ch);
   free(f);
   return 0;
 }
@@ -194,7 +180,7 @@ static int teardown(void **state) {
 typedef int (*query_fn)(st_chain_t *, json_t *, json_t **, char *, size_t);
 
 /* Runs a query with params given as JSON text (NULL: none). */
-static json_t *query(fix_t *f, query_fn fn, const char *params, int want_code,
+static json_t *query(qfix_t *f, query_fn fn, const char *params, int want_code,
                      const char *want_err) {
   json_t *p = NULL, *res = NULL;
   if (params) {
@@ -237,7 +223,7 @@ static const char *a(const uint8_t addr[ST_ADDR_LEN], char *buf) {
 }
 
 /* The st1 form of operator i of the fixture (static buffers, 8 at a time). */
-static const char *opn(const fix_t *f, int i) {
+static const char *opn(const qfix_t *f, int i) {
   static char bufs[8][ST_ADDR_STR_MAX];
   static int next;
   char *b = bufs[next++ % 8];
@@ -272,7 +258,7 @@ static void list_ops(json_t *r, const char *key, const char *field_name, const c
 /* ---- validators ---- */
 
 static void test_validators(void **state) {
-  fix_t *f = *state;
+  qfix_t *f = *state;
   char gen[ST_ADDR_STR_MAX];
   a(f->gen_op, gen);
   /* Tokens descending; VB and VC hold 20 STOS each and go by operator. */
@@ -352,7 +338,7 @@ static void test_validators(void **state) {
 }
 
 static void test_validator(void **state) {
-  fix_t *f = *state;
+  qfix_t *f = *state;
   char p[200];
   snprintf(p, sizeof(p), "{\"address\":\"%s\"}", opn(f, VA));
   json_t *r = query(f, st_chain__q_validator, p, 0, NULL);
@@ -395,7 +381,7 @@ static void test_validator(void **state) {
 /* ---- delegations, unbonding, redelegations ---- */
 
 static void test_delegations(void **state) {
-  fix_t *f = *state;
+  qfix_t *f = *state;
   char p[300], d0[ST_ADDR_STR_MAX], d5[ST_ADDR_STR_MAX], want[1200];
   a(f->del0, d0);
   a(f->del5, d5);
@@ -466,7 +452,7 @@ static void test_delegations(void **state) {
 }
 
 static void test_unbonding(void **state) {
-  fix_t *f = *state;
+  qfix_t *f = *state;
   char p[300], d0[ST_ADDR_STR_MAX], d5[ST_ADDR_STR_MAX], want[1500];
   a(f->del0, d0);
   a(f->del5, d5);
@@ -520,7 +506,7 @@ static void test_unbonding(void **state) {
 }
 
 static void test_redelegations(void **state) {
-  fix_t *f = *state;
+  qfix_t *f = *state;
   char p[300], d0[ST_ADDR_STR_MAX], want[600];
   a(f->del0, d0);
   snprintf(p, sizeof(p), "{\"delegator\":\"%s\"}", d0);
@@ -545,7 +531,7 @@ static void test_redelegations(void **state) {
 /* ---- rewards ---- */
 
 /* What st_chain__distr_pending gives for (del, op) now. */
-static st_u128 pending(fix_t *f, const uint8_t del[ST_ADDR_LEN],
+static st_u128 pending(qfix_t *f, const uint8_t del[ST_ADDR_LEN],
                        const uint8_t op[ST_ADDR_LEN]) {
   st_txn_t *txn;
   st_chain__overlay_t ov;
@@ -567,7 +553,7 @@ static st_u128 pending(fix_t *f, const uint8_t del[ST_ADDR_LEN],
 
 /* Hands fees to the bonded validators through the distribution module,
  * as the end of a block does. */
-static void distribute(fix_t *f, st_u128 fees) {
+static void distribute(qfix_t *f, st_u128 fees) {
   st_txn_t *txn;
   st_chain__overlay_t ov;
   char log[ST_CHAIN__LOG_MAX] = "";
@@ -589,7 +575,7 @@ static void distribute(fix_t *f, st_u128 fees) {
 }
 
 static void test_rewards(void **state) {
-  fix_t *f = *state;
+  qfix_t *f = *state;
   char p[300], d0[ST_ADDR_STR_MAX], gen[ST_ADDR_STR_MAX], want[600];
   a(f->del0, d0);
   a(f->gen_op, gen);
@@ -661,7 +647,7 @@ static void test_rewards(void **state) {
 /* ---- governance ---- */
 
 static void test_proposals(void **state) {
-  fix_t *f = *state;
+  qfix_t *f = *state;
   json_t *r = query(f, st_chain__q_proposals, NULL, 0, NULL);
   assert_json(r,
               "{\"proposals\":[{\"id\":1,\"title\":\"raise the fee\",\"status\":"
@@ -689,7 +675,7 @@ static void test_proposals(void **state) {
 }
 
 static void test_proposal(void **state) {
-  fix_t *f = *state;
+  qfix_t *f = *state;
   char d0[ST_ADDR_STR_MAX], d5[ST_ADDR_STR_MAX], want[1500];
   a(f->del0, d0);
   a(f->del5, d5);
@@ -746,7 +732,7 @@ static void test_proposal(void **state) {
 /* ---- params and pools ---- */
 
 static void test_params(void **state) {
-  fix_t *f = *state;
+  qfix_t *f = *state;
   json_t *r = query(f, st_chain__q_params, NULL, 0, NULL);
   /* No proposal changed anything: the genesis parameters. */
   json_t *want = st_chain__params_json(&f->ch.gen.p);
@@ -761,7 +747,7 @@ static void test_params(void **state) {
 }
 
 static void test_pools(void **state) {
-  fix_t *f = *state;
+  qfix_t *f = *state;
   json_t *r = query(f, st_chain__q_pools, NULL, 0, NULL);
   char want[1200], addrs[ST_MACC_N][ST_ADDR_STR_MAX];
   for (int i = 0; i < ST_MACC_N; i++)

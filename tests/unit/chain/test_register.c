@@ -6,9 +6,7 @@
  * ozone pool following the effective deposit; the events the meta chain
  * reads, byte for byte; and the genesis nodes with their field-named
  * errors. */
-#include "chain_test.h"
 #include "chain/nodes.h"
-#include "tx.pb-c.h"
 
 #define T0 1795000000000LL
 #define RES_MIN 1000
@@ -25,32 +23,12 @@ enum { O0 = 0x30, O1, O2, O3, OC = 0x40, OR, OX };
  * the resource node 5, a second candidate 6. */
 enum { M0, M1, M2, M3, MC, RN, MC2, NNODES };
 
-typedef struct fix {
-  char dir[PATH_MAX];
-  st_store_t *s;
-  st_chain__state_t st;
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-  st_chain__params_t p;
-  st_chain__ctx_t c;
-  char log[ST_CHAIN__LOG_MAX];
-  uint8_t pk[NNODES][ST_PUBKEY_LEN];
+#define MODS_FIX_EXTRA                                                                       \
+  uint8_t pk[NNODES][ST_PUBKEY_LEN];                                                         \
   uint8_t na[NNODES][ST_ADDR_LEN]; /* node addresses */
-} fix_t;
+#include "mods_fix.h"
 
 static const st_u128 gdep[4] = {2000, 2001, 2002, 2009};
-
-static const uint8_t *addr(int n) {
-  static uint8_t a[256][ST_ADDR_LEN];
-  memset(a[n], n, ST_ADDR_LEN);
-  return a[n];
-}
-
-static st_u128 bal(fix_t *f, const uint8_t *a) {
-  st_chain__acct_t x;
-  assert_int_equal(st_chain__ov_get(&f->ov, a, &x), 0);
-  return x.balance;
-}
 
 static st_u128 deposits(fix_t *f) { return bal(f, st_chain__macc_named("node_deposits")); }
 
@@ -89,55 +67,26 @@ static void genesis(fix_t *f) {
 }
 
 static int setup(void **state) {
-  fix_t *f = calloc(1, sizeof(*f));
-  t_open_store(f->dir, sizeof(f->dir), &f->s);
-  f->st.store = f->s;
-  assert_int_equal(st_store_db(f->s, "chain_acct", &f->st.acct), 0);
-  assert_int_equal(st_store_db(f->s, "chain_mod", &f->st.mod), 0);
-  f->st.dbs[ST_CHAIN__SP_ACCT] = f->st.acct;
-  f->st.dbs[ST_CHAIN__SP_STATE] = f->st.mod;
-  assert_int_equal(st_txn_begin(f->s, true, &f->txn), 0);
-  st_chain__ov_init(&f->ov, &f->st, f->txn);
+  fix_t *f = fix_new(HEIGHT, T0);
   st_chain__params_defaults(&f->p);
   f->p.resource_node_min_deposit = RES_MIN;
   f->p.meta_node_min_deposit = META_MIN;
   f->p.node_unbonding_time_ms = UNBOND;
   f->p.deposit_noz_rate = RATE;
   f->p.initial_ozone_limit = L0;
-  f->c = (st_chain__ctx_t){.ov = &f->ov, .p = &f->p, .height = HEIGHT, .time_ms = T0,
-                           .log = f->log, .logcap = sizeof(f->log)};
   for (int i = 0; i < NNODES; i++) {
     st_keypair_t kp;
     t_key(20 + i, &kp, f->na[i]);
     memcpy(f->pk[i], kp.pk, ST_PUBKEY_LEN);
   }
   const int accts[] = {O0, O1, O2, O3, OC, OR, OX};
-  for (size_t i = 0; i < sizeof(accts) / sizeof(accts[0]); i++) {
-    st_chain__acct_t a = {T_BALANCE, 0};
-    assert_int_equal(st_chain__ov_put(&f->ov, addr(accts[i]), &a), 0);
-  }
+  fund(f, accts, sizeof(accts) / sizeof(accts[0]), T_BALANCE);
   genesis(f);
   *state = f;
   return 0;
 }
 
-static int teardown(void **state) {
-  fix_t *f = *state;
-  st_chain__ov_free(&f->ov);
-  st_txn_abort(f->txn);
-  st_store_close(f->s);
-  t_remove_tree(f->dir);
-  free(f);
-  return 0;
-}
-
 /* ---- messages ---- */
-
-static char *mut(const char *s) {
-  char *r;
-  memcpy(&r, &s, sizeof(r));
-  return r;
-}
 
 static ProtobufCBinaryData bin(const uint8_t *p, size_t n) {
   ProtobufCBinaryData b = {n, (uint8_t *)(uintptr_t)p};
@@ -147,16 +96,7 @@ static ProtobufCBinaryData bin(const uint8_t *p, size_t n) {
 /* As st_chain__tx_exec does: a refused message leaves nothing behind,
  * its events included. */
 static int run(fix_t *f, int who, Stratos__Tx__TxBody *b) {
-  uint32_t nev = f->c.nevents;
-  f->log[0] = '\0';
-  st_chain__ov_begin(&f->ov);
-  int rc = st_chain__register_exec(&f->c, addr(who), b);
-  st_chain__ov_end(&f->ov, rc == 0);
-  if (rc == 0)
-    assert_string_equal(f->log, "");
-  else
-    f->c.nevents = nev;
-  return rc;
+  return fix_run(f, st_chain__register_exec, who, b);
 }
 
 static int create_res(fix_t *f, int who, int node, const char *deposit) {
@@ -251,14 +191,6 @@ static int remove_meta(fix_t *f, int who, int node) {
 }
 
 /* ---- records ---- */
-
-static bool has(fix_t *f, const uint8_t *k, size_t n) {
-  const uint8_t *v;
-  size_t vn;
-  int rc = st_chain__ov_read(&f->ov, ST_CHAIN__SP_STATE, k, n, &v, &vn);
-  assert_true(rc == 0 || rc == ST_ENOENT);
-  return rc == 0;
-}
 
 static bool has_vote(fix_t *f, uint8_t kind, int node, int voter) {
   uint8_t k[1 + 2 * ST_ADDR_LEN];
@@ -789,10 +721,7 @@ typedef struct qfix {
  * whose owner took 100 wei out at time 5000. */
 static int qsetup(void **state) {
   qfix_t *q = calloc(1, sizeof(*q));
-  st_chain__genesis_t g;
-  t_open_store(q->dir, sizeof(q->dir), &q->s);
-  t_genesis(2, &g);
-  assert_int_equal(st_chain__open(&q->ch, q->s, NULL, &g), 0);
+  t_chain_open(q->dir, sizeof(q->dir), &q->s, &q->ch, 2);
   st_chain__params_t *p = &q->ch.gen.p;
   p->resource_node_min_deposit = RES_MIN;
   p->meta_node_min_deposit = META_MIN;
@@ -803,14 +732,8 @@ static int qsetup(void **state) {
     t_key(20 + i, &kp, q->na[i]);
     memcpy(q->pk[i], kp.pk, ST_PUBKEY_LEN);
   }
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-  char log[ST_CHAIN__LOG_MAX];
-  uint8_t prev[ST_HASH_LEN] = {0}, hash[ST_HASH_LEN];
-  assert_int_equal(st_txn_begin(q->s, true, &txn), 0);
-  st_chain__ov_init(&ov, &q->ch.st, txn);
-  st_chain__ctx_t c = {.ov = &ov, .p = p, .height = 3, .time_ms = 5000, .log = log,
-                       .logcap = sizeof(log)};
+  t_state_w_t w;
+  t_state_begin(&w, &q->ch, 3, 5000);
   st_chain__gnode_t gn[4];
   memset(gn, 0, sizeof(gn));
   for (int i = 0; i < 4; i++) {
@@ -825,9 +748,9 @@ static int qsetup(void **state) {
     snprintf(gn[i].moniker, sizeof(gn[i].moniker), "n%d", i);
   }
   st_chain__gnodes_t nodes = {.meta = gn, .nmeta = 3, .res = gn + 3, .nres = 1};
-  assert_int_equal(st_chain__register_genesis(&nodes, &c), 0);
+  assert_int_equal(st_chain__register_genesis(&nodes, &w.c), 0);
   st_chain__acct_t a = {T_BALANCE, 0};
-  assert_int_equal(st_chain__ov_put(&ov, addr(OC), &a), 0);
+  assert_int_equal(st_chain__ov_put(&w.ov, addr(OC), &a), 0);
   Stratos__Tx__TxBody b;
   Stratos__Tx__MsgCreateMetaNode m;
   stratos__tx__tx_body__init(&b);
@@ -838,7 +761,7 @@ static int qsetup(void **state) {
   m.moniker = mut("candidate");
   b.msg_case = STRATOS__TX__TX_BODY__MSG_CREATE_META_NODE;
   b.create_meta_node = &m;
-  assert_int_equal(st_chain__register_exec(&c, addr(OC), &b), 0);
+  assert_int_equal(st_chain__register_exec(&w.c, addr(OC), &b), 0);
   Stratos__Tx__MsgMetaNodeRegistrationVote v;
   stratos__tx__msg_meta_node_registration_vote__init(&v);
   v.candidate = bin(q->na[MC], ST_ADDR_LEN);
@@ -846,7 +769,7 @@ static int qsetup(void **state) {
   v.approve = true;
   b.msg_case = STRATOS__TX__TX_BODY__MSG_META_NODE_REGISTRATION_VOTE;
   b.meta_node_registration_vote = &v;
-  assert_int_equal(st_chain__register_exec(&c, addr(O1), &b), 0);
+  assert_int_equal(st_chain__register_exec(&w.c, addr(O1), &b), 0);
   Stratos__Tx__MsgUpdateResourceNodeDeposit u;
   stratos__tx__msg_update_resource_node_deposit__init(&u);
   u.node = bin(q->na[RN], ST_ADDR_LEN);
@@ -854,19 +777,15 @@ static int qsetup(void **state) {
   u.decrease = true;
   b.msg_case = STRATOS__TX__TX_BODY__MSG_UPDATE_RESOURCE_NODE_DEPOSIT;
   b.update_resource_node_deposit = &u;
-  assert_int_equal(st_chain__register_exec(&c, addr(OR), &b), 0);
-  assert_int_equal(st_chain__ov_commit(&ov, prev, hash), 0);
-  st_chain__ov_free(&ov);
-  assert_int_equal(st_txn_commit(txn), 0);
+  assert_int_equal(st_chain__register_exec(&w.c, addr(OR), &b), 0);
+  t_state_commit(&w);
   *state = q;
   return 0;
 }
 
 static int qteardown(void **state) {
   qfix_t *q = *state;
-  st_chain__close(&q->ch);
-  st_store_close(q->s);
-  t_remove_tree(q->dir);
+  t_chain_close(q->dir, q->s, &q->ch);
   free(q);
   return 0;
 }
@@ -984,16 +903,16 @@ int main(void) {
   st_crypto_init();
   st_log_set_level(ST_LOG_ERROR);
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_genesis_nodes, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_create_resource_node, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_resource_deposit_unbonds, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_meta_approved_at_three_of_four, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_meta_rejected_at_one_of_four, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_votes_refused, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_kick, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_remove_active_meta, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_thresholds_with_six, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_genesis_parse, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_genesis_nodes, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_create_resource_node, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_resource_deposit_unbonds, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_meta_approved_at_three_of_four, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_meta_rejected_at_one_of_four, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_votes_refused, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_kick, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_remove_active_meta, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_thresholds_with_six, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_genesis_parse, setup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_node_queries, qsetup, qteardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

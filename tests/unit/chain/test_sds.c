@@ -3,9 +3,7 @@
  * bits; the ozone limit following deposits exactly; refusals that leave
  * nothing behind; the ST_EV_PREPAY event byte for byte; and the
  * ozone_price and prepay_pool queries over a committed state. */
-#include "chain_test.h"
 #include "chain/nodes.h"
-#include "tx.pb-c.h"
 
 #define STOS ((st_u128)1000000000000000000ull)
 #define RATE 1000000 /* wei of deposit per noz */
@@ -13,29 +11,8 @@
 
 enum { P = 0x21, B, NODE_OWNER };
 
-typedef struct fix {
-  char dir[PATH_MAX];
-  st_store_t *s;
-  st_chain__state_t st;
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-  st_chain__params_t p;
-  st_chain__ctx_t c;
-  char log[ST_CHAIN__LOG_MAX];
-  uint8_t tx_hash[ST_HASH_LEN];
-} fix_t;
-
-static const uint8_t *addr(int n) {
-  static uint8_t a[256][ST_ADDR_LEN];
-  memset(a[n], n, ST_ADDR_LEN);
-  return a[n];
-}
-
-static st_u128 bal(fix_t *f, const uint8_t *a) {
-  st_chain__acct_t x;
-  assert_int_equal(st_chain__ov_get(&f->ov, a, &x), 0);
-  return x.balance;
-}
+#define MODS_FIX_EXTRA uint8_t tx_hash[ST_HASH_LEN];
+#include "mods_fix.h"
 
 static void set_bal(fix_t *f, const uint8_t *a, st_u128 b) {
   st_chain__acct_t x = {b, 0};
@@ -66,42 +43,17 @@ static void genesis(fix_t *f) {
 }
 
 static int setup(void **state) {
-  fix_t *f = calloc(1, sizeof(*f));
-  t_open_store(f->dir, sizeof(f->dir), &f->s);
-  f->st.store = f->s;
-  assert_int_equal(st_store_db(f->s, "chain_acct", &f->st.acct), 0);
-  assert_int_equal(st_store_db(f->s, "chain_mod", &f->st.mod), 0);
-  f->st.dbs[ST_CHAIN__SP_ACCT] = f->st.acct;
-  f->st.dbs[ST_CHAIN__SP_STATE] = f->st.mod;
-  assert_int_equal(st_txn_begin(f->s, true, &f->txn), 0);
-  st_chain__ov_init(&f->ov, &f->st, f->txn);
+  fix_t *f = fix_new(HEIGHT, 1000);
   st_chain__params_defaults(&f->p);
   f->p.deposit_noz_rate = RATE;
   f->p.initial_ozone_limit = 0;
   for (int i = 0; i < ST_HASH_LEN; i++)
     f->tx_hash[i] = (uint8_t)(0xa0 + i);
-  f->c = (st_chain__ctx_t){.ov = &f->ov, .p = &f->p, .height = HEIGHT, .time_ms = 1000,
-                           .tx_hash = f->tx_hash, .log = f->log, .logcap = sizeof(f->log)};
+  f->c.tx_hash = f->tx_hash;
   set_bal(f, addr(P), 10 * STOS);
   genesis(f);
   *state = f;
   return 0;
-}
-
-static int teardown(void **state) {
-  fix_t *f = *state;
-  st_chain__ov_free(&f->ov);
-  st_txn_abort(f->txn);
-  st_store_close(f->s);
-  t_remove_tree(f->dir);
-  free(f);
-  return 0;
-}
-
-static char *mut(const char *s) {
-  char *r;
-  memcpy(&r, &s, sizeof(r));
-  return r;
 }
 
 /* A prepay of amount by who for beneficiary, applied as a tx is. */
@@ -115,14 +67,7 @@ static int prepay(fix_t *f, int who, int beneficiary, const char *amount) {
   m.amount = mut(amount);
   b.msg_case = STRATOS__TX__TX_BODY__MSG_PREPAY;
   b.prepay = &m;
-  uint32_t nev = f->c.nevents;
-  f->log[0] = '\0';
-  st_chain__ov_begin(&f->ov);
-  int rc = st_chain__sds_exec(&f->c, addr(who), &b);
-  st_chain__ov_end(&f->ov, rc == 0);
-  if (rc != 0)
-    f->c.nevents = nev;
-  return rc;
+  return fix_run(f, st_chain__sds_exec, who, &b);
 }
 
 static void event_is(fix_t *f, uint32_t seq, int beneficiary, st_u128 noz) {
@@ -291,32 +236,19 @@ typedef struct qfix {
 
 static int qsetup(void **state) {
   qfix_t *q = calloc(1, sizeof(*q));
-  st_chain__genesis_t g;
-  t_open_store(q->dir, sizeof(q->dir), &q->s);
-  t_genesis(2, &g);
-  assert_int_equal(st_chain__open(&q->ch, q->s, NULL, &g), 0);
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-  char log[ST_CHAIN__LOG_MAX];
-  uint8_t prev[ST_HASH_LEN] = {0}, hash[ST_HASH_LEN];
-  assert_int_equal(st_txn_begin(q->s, true, &txn), 0);
-  st_chain__ov_init(&ov, &q->ch.st, txn);
-  st_chain__ctx_t c = {.ov = &ov, .p = &q->ch.gen.p, .height = 1, .log = log,
-                       .logcap = sizeof(log)};
+  t_chain_open(q->dir, sizeof(q->dir), &q->s, &q->ch, 2);
+  t_state_w_t w;
+  t_state_begin(&w, &q->ch, 1, 0);
   st_sds_pool_t p = {3 * STOS, 0, 3000000000000ull};
-  assert_int_equal(st_chain__sds_pool_put(&c, &p), 0);
-  assert_int_equal(st_chain__ov_commit(&ov, prev, hash), 0);
-  st_chain__ov_free(&ov);
-  assert_int_equal(st_txn_commit(txn), 0);
+  assert_int_equal(st_chain__sds_pool_put(&w.c, &p), 0);
+  t_state_commit(&w);
   *state = q;
   return 0;
 }
 
 static int qteardown(void **state) {
   qfix_t *q = *state;
-  st_chain__close(&q->ch);
-  st_store_close(q->s);
-  t_remove_tree(q->dir);
+  t_chain_close(q->dir, q->s, &q->ch);
   free(q);
   return 0;
 }
@@ -378,11 +310,11 @@ int main(void) {
   st_crypto_init();
   st_log_set_level(ST_LOG_ERROR);
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_prepay_exact, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_quote, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_prepay_big, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_deposits_raise_the_limit, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_prepay_refused, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_prepay_exact, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_quote, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_prepay_big, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_deposits_raise_the_limit, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_prepay_refused, setup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_queries, qsetup, qteardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
