@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stratos/st_err.h>
-#include "chain/mods.h"
+#include "chain/nodes.h"
 
 #define U128_MAX (~(st_u128)0)
 
@@ -38,17 +38,15 @@ const char *st_chain__macc_name(int which) {
 }
 
 bool st_chain__is_macc(const uint8_t addr[ST_ADDR_LEN]) {
-  /* The registry's accounts too: no one may send into any of them. */
+  /* The registry's accounts too: no one may send into any of them. Every
+   * send asks, so the addresses come from the caches, never hashed here. */
   static const char *const more[] = {"node_deposits", "sds_pool"};
   for (int i = 0; i < ST_MACC_N; i++)
     if (memcmp(addr, st_chain__macc(i), ST_ADDR_LEN) == 0)
       return true;
-  for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
-    uint8_t h[ST_HASH_LEN];
-    st_hash(ST_DOM_MODULE, more[i], strlen(more[i]), h);
-    if (memcmp(addr, h, ST_ADDR_LEN) == 0)
+  for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
+    if (memcmp(addr, st_chain__macc_named(more[i]), ST_ADDR_LEN) == 0)
       return true;
-  }
   return false;
 }
 
