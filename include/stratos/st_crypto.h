@@ -49,6 +49,8 @@ enum st_domain {
   ST_DOM_TX_RESULTS = 0x13,
   ST_DOM_MODULE = 0x14,
   ST_DOM_META_SYNC = 0x15,
+  ST_DOM_STORED = 0x16,      /* a holder's "stored" receipt */
+  ST_DOM_META_TX = 0x17,     /* an authority's file tx on the meta chain */
 };
 
 /* Initializes libsodium. Safe to call more than once. */

@@ -5,6 +5,7 @@
 #ifndef STRATOS_ST_META_H
 #define STRATOS_ST_META_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
 #include <stratos/st_bus.h>
@@ -46,5 +47,58 @@ int st_meta_liveness(struct st_node *node, const uint8_t addr[ST_ADDR_LEN], json
  * ("<value chain id>-meta"), and appends it to out. */
 int st_meta_heartbeat(const st_keypair_t *kp, const char *meta_chain_id, int64_t time_ms,
                       st_buf_t *out);
+
+/* ---- the file index, for the gateway ----
+ * These read the latest committed meta state (each opens its own read
+ * transaction: call with none open on this thread) and answer ST_ENOENT
+ * when this node runs no meta chain. Records are the encoded messages of
+ * proto/storage.proto, appended to out. */
+
+/* The meta chain's id ("<value chain id>-meta"), NULL when none here. */
+const char *st_meta_chain_id(struct st_node *node);
+
+/* The storage parameters of genesis (params.meta). */
+typedef struct st_meta_storage_params {
+  uint32_t slice_size;        /* bytes per slice */
+  uint32_t replicas_default, replicas_min, replicas_max;
+  uint64_t upload_noz_per_byte; /* noz charged per stored byte and replica */
+  uint64_t max_file_bytes;    /* largest file accepted */
+} st_meta_storage_params_t;
+int st_meta_storage_params(struct st_node *node, st_meta_storage_params_t *out);
+
+/* A file's record: the owner's if owner is not NULL, else the first one
+ * (several wallets may hold the same bytes, hence the same id): an
+ * encoded FileRecord. */
+int st_meta_file_get(struct st_node *node, const uint8_t root[ST_HASH_LEN],
+                     const uint8_t *owner, st_buf_t *out);
+/* A slice's record (SliceRecord). */
+int st_meta_slice_get(struct st_node *node, const uint8_t root[ST_HASH_LEN], st_buf_t *out);
+/* A share link's record (ShareRecord), link: 16 bytes. */
+int st_meta_share_get(struct st_node *node, const uint8_t link[16], st_buf_t *out);
+/* An owner's file roots in id order, after `after` (NULL: from the
+ * first), at most limit: appended to roots (32 bytes each); *more tells
+ * whether others follow. */
+int st_meta_file_list(struct st_node *node, const uint8_t owner[ST_ADDR_LEN],
+                      const uint8_t *after, size_t limit, st_buf_t *roots, bool *more);
+/* A wallet's ozone balance. */
+int st_meta_ozone(struct st_node *node, const uint8_t addr[ST_ADDR_LEN], st_u128 *noz);
+/* Whether a resource node is active, online and not suspended. */
+int st_meta_node_online(struct st_node *node, const uint8_t addr[ST_ADDR_LEN], bool *online);
+/* Placement (as ST_MSG_PLACE_REQ), called directly. */
+int st_meta_place(struct st_node *node, const st_place_req_t *q, st_place_reply_t *out);
+
+/* Submits a file operation: body is an encoded FileOp. The node signs it
+ * as a FileTx with its node key (it must be a meta authority), checks it
+ * against the latest state, pools it for its next proposal and gossips
+ * it to the other meta nodes. txid receives the tx id. A refusal returns
+ * its code with a sentence in log. */
+int st_meta_file_submit(struct st_node *node, const uint8_t *body, size_t len,
+                        uint8_t txid[ST_HASH_LEN], char *log, size_t cap);
+/* The fate of a submitted tx: ST_EAGAIN while it waits; 0 once a meta
+ * block applied it; otherwise the code it was refused with (committed
+ * but not applicable, or dropped from the pool), with log. ST_ENOENT for
+ * an id this node does not know (or forgot: the last 4096 are kept). */
+int st_meta_file_result(struct st_node *node, const uint8_t txid[ST_HASH_LEN], char *log,
+                        size_t cap);
 
 #endif

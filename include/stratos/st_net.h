@@ -25,6 +25,8 @@ enum st_net_channel {
   ST_CH_META_CONSENSUS = 9,
   ST_CH_META_MEMPOOL = 10,
   ST_CH_META_BLOCKSYNC = 11,
+  ST_CH_GATEWAY = 12,    /* holders' answers to gateways */
+  ST_CH_RESOURCE_REPLY = 13, /* holders' answers to holders (repair pulls) */
   ST_CH_MAX = 32
 };
 
