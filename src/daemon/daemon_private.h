@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <stratos/st_config.h>
 #include <stratos/st_crypto.h>
@@ -85,6 +86,51 @@ int st_daemon__cmd_testnet(int argc, char **argv);
 int st_daemon__cmd_tx(int argc, char **argv);
 int st_daemon__cmd_query(int argc, char **argv);
 int st_daemon__cmd_heartbeat(int argc, char **argv);
+
+/* ---- the file client (files_cli.c) ---- */
+
+/* The file commands' command line once checked. Strings are borrowed
+ * from argv. */
+typedef struct st_files_args {
+  const char *cmd;    /* "put", "get", "ls", "rm" or "share" */
+  const char *target; /* put: FILE; get, rm and share: the file id */
+  char id[65];        /* get, rm and share: the id in lowercase */
+  const char *gateway, *home, *from;
+  const char *name, *content_type; /* put */
+  const char *out;                 /* get: -o OUT; NULL or "-" for stdout */
+  const char *owner;               /* ls */
+  const char *password;            /* share */
+  uint64_t expire_s;               /* share: 0 when not given */
+  uint32_t replicas;               /* put: 0 leaves it to the gateway */
+  bool encrypt;                    /* put */
+  bool help;                       /* -h or --help: print the usage line */
+} st_files_args_t;
+
+/* Parses and checks argv[2..argc) for the command argv[1]. Prints the
+ * reason and returns ST_EXIT_USAGE on a mistake; reads no file. */
+int st_daemon__files_parse(int argc, char **argv, st_files_args_t *a);
+
+/* The media type guessed from the extension of name, for a handful of
+ * common types; else "application/octet-stream". Static storage. */
+const char *st_daemon__content_type(const char *name);
+
+/* Whether name is a file name the gateway stores: 1 to 255 bytes of
+ * UTF-8 without '/', a backslash or control characters, neither "." nor
+ * "..". */
+bool st_daemon__file_name_ok(const char *name);
+
+/* One progress line: bytes done of total (negative: unknown), percent,
+ * MB/s and time left after secs seconds. Always NUL-terminated. */
+void st_daemon__progress_line(uint64_t done, int64_t total, double secs, char *out,
+                              size_t cap);
+
+/* The message of a gateway error body {"error":{"code":N,"message":...}}
+ * with control characters replaced, in msg; ST_EPARSE when body is not
+ * one. */
+int st_daemon__gateway_error(const void *body, size_t len, char *msg, size_t cap);
+
+/* put, get, ls, rm and share: argv[1] names the command. */
+int st_daemon__cmd_files(int argc, char **argv);
 
 /* ---- genesis (genesis.c) ---- */
 

@@ -64,6 +64,17 @@ static void usage(FILE *f) {
           "      meta-nodes [--status active|pending|removed|rejected|kicked]\n"
           "      meta-node NODE | ozone-price [--amount AMT (1stos)] | prepay-pool\n"
           "    lists take [--page N] [--per-page N] (30, at most 100).\n"
+          "  stratosd put FILE [--encrypt] [--replicas N] [--name NAME] [--content-type T]\n"
+          "  stratosd get ID [-o OUT]\n"
+          "  stratosd ls [--owner ADDR]\n"
+          "  stratosd rm ID\n"
+          "  stratosd share ID [--expire S] [--password P]\n"
+          "    files through a gateway's file API; each also takes [--gateway URL]\n"
+          "    (default: the home's gateway.laddr) [--home DIR] [--from NAME]. Requests\n"
+          "    carry the home's API token (config/api_token), or with --from are signed\n"
+          "    by the keyring wallet NAME. put prints the file id, get writes the file to\n"
+          "    OUT (or stdout), ls prints id, size, name and time created, one file a line,\n"
+          "    share prints the link's URL.\n"
           "  stratosd heartbeat --home DIR [--key FILE] [--time-ms T]\n"
           "    prints a signed resource-node heartbeat (base64) for broadcast_heartbeat\n"
           "  stratosd version\n"
@@ -104,6 +115,9 @@ int main(int argc, char **argv) {
     return st_daemon__cmd_tx(argc, argv);
   if (strcmp(cmd, "query") == 0)
     return st_daemon__cmd_query(argc, argv);
+  if (strcmp(cmd, "put") == 0 || strcmp(cmd, "get") == 0 || strcmp(cmd, "ls") == 0 ||
+      strcmp(cmd, "rm") == 0 || strcmp(cmd, "share") == 0)
+    return st_daemon__cmd_files(argc, argv);
   if (strcmp(cmd, "heartbeat") == 0)
     return st_daemon__cmd_heartbeat(argc, argv);
   if (strcmp(cmd, "version") == 0) {
