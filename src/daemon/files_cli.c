@@ -516,10 +516,13 @@ static int read_token(const char *path, char out[65]) {
     n--;
   uint8_t bin[32];
   size_t got;
-  if (n != 64 || st_hex_decode(buf, 64, bin, sizeof(bin), &got) != 0)
+  if (n != 64 || st_hex_decode(buf, 64, bin, sizeof(bin), &got) != 0) {
+    sodium_memzero(buf, sizeof(buf));
     return ST_EPARSE;
+  }
   memcpy(out, buf, 64);
   out[64] = '\0';
+  sodium_memzero(buf, sizeof(buf));
   return 0;
 }
 
@@ -1085,7 +1088,8 @@ static bool ls_line(json_t *f) {
     return false;
   char shown[300], when[32];
   clean_text(name ? name : "", name ? strlen(name) : 0, shown, sizeof(shown));
-  utc_time(json_integer_value(json_object_get(f, "created_ms")), when, sizeof(when));
+  json_t *created = json_object_get(f, "created_ms");
+  utc_time(json_is_integer(created) ? json_integer_value(created) : -1, when, sizeof(when));
   printf("%s\t%lld\t%s\t%s\n", id, (long long)json_integer_value(size), shown, when);
   return true;
 }
