@@ -20,6 +20,11 @@
  *   wrote.
  * - Any refused block spoils the writer: its temporary file goes at once
  *   and every later call returns the first error.
+ * - The temporary file's name locks a slice only until it is renamed, so
+ *   the store also keeps its live writers in a list: from begin to commit
+ *   or abort, a root has one writer and no release or drop touches it.
+ *   A flushed writer that is aborted removes the file it published unless
+ *   a record named the slice at begin.
  * - A slice already stored, with its file, gives a writer that writes
  *   nothing: blocks given to it are checked and dropped, and its commit
  *   needs none of them and only adds a reference. A caller that wants to
@@ -33,6 +38,12 @@
  *   and releases; a slice counts once whatever its references.
  * - A commit stamps last_verified_ms with the wall clock: every block was
  *   checked on its way in, so new slices go to the back of the scrub.
+ *   It also stamps added_ms (and stored_ms for a new record), which the
+ *   garbage collection reads: a slice is a candidate only when no file
+ *   has claimed it for a while, so an upload whose file the meta chain
+ *   has not recorded yet is never asked about.
+ * - A record read whose corrupt mark is set refuses every block read
+ *   until a rewrite or a clean scrub clears it.
  * - The scrub finds the slice verified longest ago by a full scan of the
  *   index; an index keyed by time can replace it when stores grow large.
  *   Its three steps (pick, verify, record) are separate functions so that
@@ -64,6 +75,9 @@
 #define PATH_TAIL 96
 /* size (8) || nblocks (4) || last_verified_ms (8) || corrupt (1) || refs (4) */
 #define REC_FIXED 25
+/* After the block hashes: stored_ms (8) || added_ms (8). Records written
+ * before these two fields existed end with the hashes. */
+#define REC_TAIL 16
 
 typedef uint8_t hash_t[ST_HASH_LEN];
 
@@ -73,6 +87,7 @@ struct st_slice_store {
   st_db_t db;
   uint64_t bytes;  /* sum of the indexed sizes */
   uint64_t slices; /* number of records */
+  st_slice_writer_t *live; /* writers between begin and commit or abort */
 };
 
 struct st_slice_writer {
@@ -84,8 +99,10 @@ struct st_slice_writer {
   hash_t *blocks;   /* our copy of the caller's list */
   bool ref_only;    /* the slice is stored: only add a reference */
   bool had_record;  /* a record existed at begin (a repair, or ref_only) */
+  bool published;   /* the file is durable under its final name */
   int fd;           /* the temporary file while we own it, else -1 */
   int err;          /* first error; the writer is spoiled once set */
+  st_slice_writer_t *next_live;
   char final[PATH_MAX];
   char tmp[PATH_MAX];
 };
@@ -98,6 +115,8 @@ typedef struct rec {
   int64_t last_verified_ms;
   bool corrupt;
   uint32_t refs;
+  int64_t stored_ms; /* 0 in records older than the field */
+  int64_t added_ms;
   const hash_t *blocks;
 } rec_t;
 
@@ -156,7 +175,7 @@ static bool is_lower_hex(const char *p, size_t n) {
 /* ---- index records ---- */
 
 static size_t rec_len(uint32_t nblocks) {
-  return REC_FIXED + (size_t)nblocks * ST_HASH_LEN;
+  return REC_FIXED + (size_t)nblocks * ST_HASH_LEN + REC_TAIL;
 }
 
 static void rec_encode(const rec_t *r, uint8_t *out) {
@@ -166,6 +185,9 @@ static void rec_encode(const rec_t *r, uint8_t *out) {
   out[20] = r->corrupt ? 1 : 0;
   put_be32(out + 21, r->refs);
   memcpy(out + REC_FIXED, r->blocks, (size_t)r->nblocks * ST_HASH_LEN);
+  out += REC_FIXED + (size_t)r->nblocks * ST_HASH_LEN;
+  put_be64(out, (uint64_t)r->stored_ms);
+  put_be64(out + 8, (uint64_t)r->added_ms);
 }
 
 /* Only this file writes records, so one that does not parse means the
@@ -181,9 +203,16 @@ static int rec_decode(const void *val, size_t vlen, rec_t *r) {
   r->corrupt = p[20] != 0;
   r->refs = get_be32(p + 21);
   r->blocks = (const void *)(p + REC_FIXED);
-  if (r->size == 0 || r->size > ST_FILE_SLICE_MAX || r->nblocks != blocks_for(r->size) ||
-      vlen != rec_len(r->nblocks))
+  r->stored_ms = r->added_ms = 0;
+  if (r->size == 0 || r->size > ST_FILE_SLICE_MAX || r->nblocks != blocks_for(r->size))
     return ST_ECORRUPT;
+  if (vlen == rec_len(r->nblocks)) {
+    p += rec_len(r->nblocks) - REC_TAIL;
+    r->stored_ms = (int64_t)get_be64(p);
+    r->added_ms = (int64_t)get_be64(p + 8);
+  } else if (vlen != rec_len(r->nblocks) - REC_TAIL) {
+    return ST_ECORRUPT;
+  }
   return 0;
 }
 
@@ -506,6 +535,8 @@ static int info_fill(const uint8_t root[ST_HASH_LEN], const rec_t *r, st_slice_i
   info->last_verified_ms = r->last_verified_ms;
   info->corrupt = r->corrupt;
   info->refs = r->refs;
+  info->stored_ms = r->stored_ms;
+  info->added_ms = r->added_ms;
   return 0;
 }
 
@@ -570,6 +601,25 @@ static st_slice_writer_t *writer_new(st_slice_store_t *s, const uint8_t root[ST_
   slice_path(s, root, "", w->final);
   slice_path(s, root, TMP_SUFFIX, w->tmp);
   return w;
+}
+
+/* The live list: a root has at most one writer from begin to commit or
+ * abort, published file included, and is neither released nor dropped
+ * meanwhile. */
+static bool writer_live(const st_slice_store_t *s, const uint8_t root[ST_HASH_LEN]) {
+  for (const st_slice_writer_t *w = s->live; w; w = w->next_live)
+    if (memcmp(w->root, root, ST_HASH_LEN) == 0)
+      return true;
+  return false;
+}
+
+static void writer_unlink_live(st_slice_writer_t *w) {
+  for (st_slice_writer_t **pp = &w->s->live; *pp; pp = &(*pp)->next_live) {
+    if (*pp == w) {
+      *pp = w->next_live;
+      return;
+    }
+  }
 }
 
 static void writer_free(st_slice_writer_t *w) {
@@ -650,6 +700,8 @@ int st_slice_write_begin(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], u
   rc = check_layout(root, size, blocks, nblocks);
   if (rc != 0)
     return rc;
+  if (writer_live(s, root))
+    return ST_ELOCKED;
   w = writer_new(s, root, size, blocks, nblocks);
   if (!w)
     return ST_ENOMEM;
@@ -660,6 +712,8 @@ int st_slice_write_begin(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], u
     writer_free(w);
     return rc;
   }
+  w->next_live = s->live;
+  s->live = w;
   *out = w;
   return 0;
 }
@@ -717,7 +771,7 @@ static int writer_record(st_slice_writer_t *w, st_txn_t *t, rec_t *r, int64_t no
 
   if (rc == ST_ENOENT && !w->ref_only) {
     *r = (rec_t){.size = w->size, .nblocks = w->nblocks, .last_verified_ms = now, .refs = 1,
-                 .blocks = (const hash_t *)w->blocks};
+                 .stored_ms = now, .added_ms = now, .blocks = (const hash_t *)w->blocks};
     return 0;
   }
   /* ST_ENOENT for a reference-only writer: the slice was released since
@@ -727,6 +781,7 @@ static int writer_record(st_slice_writer_t *w, st_txn_t *t, rec_t *r, int64_t no
   if (r->refs == UINT32_MAX)
     return ST_ERANGE;
   r->refs++;
+  r->added_ms = now;
   if (!w->ref_only) {
     r->corrupt = false;
     r->last_verified_ms = now;
@@ -757,26 +812,41 @@ static int writer_index(st_slice_writer_t *w) {
   return rc;
 }
 
-int st_slice_write_commit(st_slice_writer_t *w) {
-  bool published = false;
+/* Runs on a worker thread: touches only the writer and its files. */
+int st_slice_write_flush(st_slice_writer_t *w) {
   int rc;
 
   if (!w)
     return ST_EINVAL;
-  rc = w->err;
-  if (rc == 0 && !w->ref_only && w->next != w->nblocks)
-    rc = ST_EINVAL;
-  if (rc == 0 && !w->ref_only) {
-    rc = writer_publish(w);
-    published = rc == 0;
-  }
+  if (w->err != 0)
+    return w->err;
+  if (w->ref_only || w->published)
+    return 0;
+  if (w->next != w->nblocks)
+    return writer_fail(w, ST_EINVAL);
+  rc = writer_publish(w);
+  if (rc != 0)
+    return writer_fail(w, rc);
+  w->published = true;
+  return 0;
+}
+
+bool st_slice_write_ref_only(const st_slice_writer_t *w) { return w && w->ref_only; }
+
+int st_slice_write_commit(st_slice_writer_t *w) {
+  int rc;
+
+  if (!w)
+    return ST_EINVAL;
+  rc = st_slice_write_flush(w);
   if (rc == 0)
     rc = writer_index(w);
   /* A renamed file that no record names would be an orphan; one under a
    * record that existed at begin is that slice's good copy and stays. */
-  if (rc != 0 && published && !w->had_record)
+  if (rc != 0 && w->published && !w->had_record)
     unlink(w->final);
   drop_tmp(w);
+  writer_unlink_live(w);
   writer_free(w);
   return rc;
 }
@@ -784,7 +854,12 @@ int st_slice_write_commit(st_slice_writer_t *w) {
 void st_slice_write_abort(st_slice_writer_t *w) {
   if (!w)
     return;
+  /* A published file under no record would be an orphan until the next
+   * open; under a record that existed at begin it is the good copy. */
+  if (w->published && !w->had_record)
+    unlink(w->final);
   drop_tmp(w);
+  writer_unlink_live(w);
   writer_free(w);
 }
 
@@ -800,6 +875,8 @@ static int lookup_block(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], ui
   if (rc != 0)
     return rc;
   rc = rec_get(s, t, root, &r);
+  if (rc == 0 && r.corrupt)
+    rc = ST_ECORRUPT;
   if (rc == 0 && index >= r.nblocks)
     rc = ST_ERANGE;
   if (rc == 0) {
@@ -862,7 +939,10 @@ int st_slice_read_block(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], ui
 
 /* ---- release and usage ---- */
 
-int st_slice_release(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN]) {
+/* Drops one reference, or all of them (drop) when none was added at or
+ * after added_before; the record goes when none is left, then the file. */
+static int unref(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], bool drop,
+                 int64_t added_before) {
   char path[PATH_MAX];
   st_txn_t *t;
   rec_t r;
@@ -871,11 +951,15 @@ int st_slice_release(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN]) {
 
   if (!s || !root)
     return ST_EINVAL;
+  if (writer_live(s, root))
+    return ST_ELOCKED;
   rc = st_txn_begin(s->store, true, &t);
   if (rc != 0)
     return rc;
   rc = rec_get(s, t, root, &r);
-  last = rc == 0 && r.refs <= 1;
+  if (rc == 0 && drop && r.added_ms >= added_before)
+    rc = ST_EAGAIN;
+  last = rc == 0 && (drop || r.refs <= 1);
   if (rc == 0 && last)
     rc = st_kv_del(t, s->db, root, ST_HASH_LEN);
   else if (rc == 0) {
@@ -896,6 +980,66 @@ int st_slice_release(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN]) {
   slice_path(s, root, "", path);
   if (unlink(path) != 0 && errno != ENOENT)
     ST_WARN(LOG_MOD, "cannot remove %s: %s", path, strerror(errno));
+  return 0;
+}
+
+int st_slice_release(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN]) {
+  return unref(s, root, false, 0);
+}
+
+int st_slice_drop(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], int64_t added_before_ms) {
+  return unref(s, root, true, added_before_ms);
+}
+
+/* ---- listing for garbage collection ---- */
+
+typedef struct idle {
+  const uint8_t *after;
+  int64_t before;
+  uint8_t (*out)[ST_HASH_LEN];
+  size_t max, n;
+  bool more;
+} idle_t;
+
+static int idle_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud) {
+  idle_t *c = ud;
+  rec_t r;
+
+  if (klen != ST_HASH_LEN || rec_decode(val, vlen, &r) != 0)
+    return ST_ECORRUPT;
+  if (c->after && memcmp(key, c->after, ST_HASH_LEN) == 0)
+    return 0;
+  if (r.added_ms >= c->before)
+    return 0;
+  if (c->n == c->max) {
+    c->more = true;
+    return 1;
+  }
+  memcpy(c->out[c->n++], key, ST_HASH_LEN);
+  return 0;
+}
+
+int st_slice_list_idle(st_slice_store_t *s, const uint8_t *after, int64_t added_before_ms,
+                       uint8_t (*roots)[ST_HASH_LEN], size_t max, size_t *n, bool *more) {
+  idle_t c = {.after = after, .before = added_before_ms, .out = roots, .max = max};
+  st_txn_t *t;
+  int rc;
+
+  if (n)
+    *n = 0;
+  if (more)
+    *more = false;
+  if (!s || !roots || max == 0 || !n || !more)
+    return ST_EINVAL;
+  rc = st_txn_begin(s->store, false, &t);
+  if (rc != 0)
+    return rc;
+  rc = st_kv_scan(t, s->db, NULL, 0, after, after ? ST_HASH_LEN : 0, idle_cb, &c);
+  st_txn_abort(t);
+  if (rc != 0)
+    return rc;
+  *n = c.n;
+  *more = c.more;
   return 0;
 }
 

@@ -15,13 +15,18 @@
  *
  * Index record, key = slice root (32): size (8) || nblocks (4) ||
  * last_verified_ms (8) || corrupt (1) || refs (4) || block hashes
- * (32 * nblocks). refs counts the files that hold this slice on this
- * node: storing an existing slice again adds a reference, removing one
- * drops it, and the file goes at zero.
+ * (32 * nblocks) || stored_ms (8) || added_ms (8). refs counts the files
+ * that hold this slice on this node: storing an existing slice again adds
+ * a reference, removing one drops it, and the file goes at zero.
+ * stored_ms is when the record was made, added_ms when a reference was
+ * last added (wall clock, ms); records written before these two fields
+ * end with the block hashes and read as 0 and 0.
  *
- * Today every call runs on the caller's thread, commit's fsync of up to a
- * slice included; the resource module is to run writers and scrubs on
- * worker threads (a writer touches only its own files). */
+ * Threads: begin, commit, abort, release, drop, info, reads, listing and
+ * scrub run on the store's one thread (the loop); write_block and flush
+ * touch only the writer and its own files and may run on a worker, one
+ * thread at a time per writer. So the fsync of a slice goes to a worker
+ * with flush, and commit then only records it. */
 #ifndef STRATOS_RESOURCE_STORE_H
 #define STRATOS_RESOURCE_STORE_H
 
@@ -46,6 +51,8 @@ typedef struct st_slice_info {
   int64_t last_verified_ms;
   bool corrupt;
   uint32_t refs;
+  int64_t stored_ms; /* first stored (0: before the field existed) */
+  int64_t added_ms;  /* a reference last added */
 } st_slice_info_t;
 
 /* ST_ENOENT when the slice is not here. blocks (may be NULL) receives
@@ -56,30 +63,50 @@ int st_slice_info(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], st_slice
 /* ---- writing a slice ----
  * begin checks that the block hashes give root and that size fits
  * nblocks (ST_EBADPROOF when they do not); a second writer of the same
- * slice gets ST_ELOCKED; write_block takes blocks in order (each checked:
- * ST_ECORRUPT on a mismatch, and the writer then keeps failing); commit
- * makes it durable and indexed (a healthy slice already stored just gains
- * a reference, nothing is rewritten; a corrupt or missing one is
- * rewritten); abort removes the temporary file. Commit and abort both
- * free the writer. A writer is used from one thread at a time. */
+ * slice, while the first lives, gets ST_ELOCKED; write_block takes blocks
+ * in order (each checked: ST_ECORRUPT on a mismatch, and the writer then
+ * keeps failing); flush makes the complete file durable under its final
+ * name (fsync, rename, directory fsync; ST_EINVAL when blocks are
+ * missing); commit flushes if that was not done and records the slice
+ * (a healthy slice already stored just gains a reference, nothing is
+ * rewritten; a corrupt or missing one is rewritten); abort removes what
+ * the writer made. Commit and abort both free the writer. */
 typedef struct st_slice_writer st_slice_writer_t;
 
 int st_slice_write_begin(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], uint64_t size,
                          const uint8_t (*blocks)[ST_HASH_LEN], uint32_t nblocks,
                          st_slice_writer_t **out);
 int st_slice_write_block(st_slice_writer_t *w, const void *data, size_t len);
+int st_slice_write_flush(st_slice_writer_t *w);
 int st_slice_write_commit(st_slice_writer_t *w);
 void st_slice_write_abort(st_slice_writer_t *w);
+/* True when the slice is already stored and healthy: the writer takes no
+ * block, and commit only adds a reference. */
+bool st_slice_write_ref_only(const st_slice_writer_t *w);
 
 /* ---- reading ----
  * Reads block index of a slice into buf (room for ST_FILE_BLOCK bytes),
  * checks it against the index (ST_ECORRUPT on a mismatch: the slice is
- * marked corrupt) and fills *len. */
+ * marked corrupt) and fills *len. A slice marked corrupt (by a read or
+ * the scrub) answers ST_ECORRUPT without reading until it is rewritten
+ * or a scrub finds it whole again. */
 int st_slice_read_block(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], uint32_t index,
                         uint8_t *buf, size_t *len);
 
-/* Drops one reference; the slice's file and record go at zero. */
+/* Drops one reference; the slice's file and record go at zero.
+ * ST_ELOCKED while a writer of the slice lives. */
 int st_slice_release(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN]);
+/* Drops the slice whatever its references, unless one was added at or
+ * after added_before_ms (ST_EAGAIN: someone stored it again since the
+ * caller looked). ST_ENOENT when it is not here, ST_ELOCKED while a
+ * writer of it lives. */
+int st_slice_drop(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], int64_t added_before_ms);
+
+/* Garbage-collection candidates: up to max roots, in key order after
+ * `after` (NULL: from the first), of slices whose last reference was
+ * added before added_before_ms. *more tells whether others follow. */
+int st_slice_list_idle(st_slice_store_t *s, const uint8_t *after, int64_t added_before_ms,
+                       uint8_t (*roots)[ST_HASH_LEN], size_t max, size_t *n, bool *more);
 
 /* Bytes held and slices held (for heartbeats and metrics). */
 void st_slice_usage(st_slice_store_t *s, uint64_t *bytes, uint64_t *slices);

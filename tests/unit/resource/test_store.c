@@ -1,8 +1,9 @@
 /* Unit tests of the resource node's slice store: slices written and read
  * back, every refusal leaving nothing behind, leftovers of crashes swept
  * at open, corruption found by reads and by the scrub, references, usage,
- * and what survives a writer killed with SIGKILL before or after its
- * commit. */
+ * what survives a writer killed with SIGKILL before or after its commit,
+ * the time stamps, flush before commit, one live writer per slice, drops
+ * and the garbage collection's listing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -584,14 +585,22 @@ static void test_scrub_finds_damage(void **state) {
   assert_int_equal(st_slice_info(f->s, good.root, &info, NULL), 0);
   assert_false(info.corrupt);
 
-  /* A file cut short is damage too. */
-  assert_int_equal(truncate(path, (off_t)BLK), 0);
+  /* A slice marked corrupt is refused whole, its good blocks included. */
   {
     uint8_t *buf = malloc(ST_FILE_BLOCK);
     size_t len;
     assert_non_null(buf);
-    assert_int_equal(st_slice_read_block(f->s, hurt.root, 0, buf, &len), 0);
-    assert_int_equal(st_slice_read_block(f->s, hurt.root, 1, buf, &len), ST_ECORRUPT);
+    assert_int_equal(st_slice_read_block(f->s, hurt.root, 0, buf, &len), ST_ECORRUPT);
+
+    /* A file cut short is damage too: the block past the cut is refused,
+     * and from then on the whole slice. */
+    path_of(f, good.root, "", path, sizeof(path));
+    assert_int_equal(truncate(path, (off_t)BLK), 0);
+    assert_int_equal(st_slice_read_block(f->s, good.root, 0, buf, &len), 0);
+    assert_int_equal(st_slice_read_block(f->s, good.root, 1, buf, &len), ST_ECORRUPT);
+    assert_int_equal(st_slice_read_block(f->s, good.root, 0, buf, &len), ST_ECORRUPT);
+    assert_int_equal(st_slice_info(f->s, good.root, &info, NULL), 0);
+    assert_true(info.corrupt);
     free(buf);
   }
   slice_free(&good);
@@ -837,6 +846,235 @@ static void test_kill9(void **state) {
   slice_free(&b);
 }
 
+/* ---- times, flush, drop, listing ---- */
+
+/* A new record is stamped stored and added; another reference moves only
+ * added. */
+static void test_times(void **state) {
+  fix_t *f = *state;
+  st_slice_info_t info;
+  st_slice_writer_t *w;
+  slice_t sl;
+  int64_t t0 = wall_ms(), stored;
+
+  slice_make(&sl, BLK + 1);
+  store_slice(f->s, &sl);
+  assert_int_equal(st_slice_info(f->s, sl.root, &info, NULL), 0);
+  assert_true(info.stored_ms >= t0 && info.stored_ms <= wall_ms());
+  assert_int_equal(info.added_ms, info.stored_ms);
+  stored = info.stored_ms;
+  usleep(20000);
+  assert_int_equal(begin(f->s, &sl, &w), 0);
+  assert_true(st_slice_write_ref_only(w));
+  assert_int_equal(st_slice_write_commit(w), 0);
+  assert_int_equal(st_slice_info(f->s, sl.root, &info, NULL), 0);
+  assert_int_equal(info.stored_ms, stored);
+  assert_true(info.added_ms >= stored + 20);
+  assert_int_equal(info.refs, 2);
+  /* The stamps survive a reopen (they are in the record). */
+  fix_reopen(f);
+  assert_int_equal(st_slice_info(f->s, sl.root, &info, NULL), 0);
+  assert_int_equal(info.stored_ms, stored);
+  slice_free(&sl);
+}
+
+/* A record written before the two stamps existed still reads, as 0 and
+ * 0. */
+static void test_old_record(void **state) {
+  fix_t *f = *state;
+  const void *val;
+  size_t vlen, old;
+  uint8_t *copy;
+  st_slice_info_t info;
+  st_txn_t *t;
+  st_db_t db;
+  slice_t sl;
+
+  slice_make(&sl, 2 * BLK);
+  store_slice(f->s, &sl);
+  assert_int_equal(st_store_db(f->st, "resource_slices", &db), 0);
+  assert_int_equal(st_txn_begin(f->st, true, &t), 0);
+  assert_int_equal(st_kv_get(t, db, sl.root, ST_HASH_LEN, &val, &vlen), 0);
+  old = 25 + 2 * ST_HASH_LEN;
+  assert_int_equal(vlen, old + 16);
+  copy = malloc(old);
+  assert_non_null(copy);
+  memcpy(copy, val, old);
+  assert_int_equal(st_kv_put(t, db, sl.root, ST_HASH_LEN, copy, old), 0);
+  assert_int_equal(st_txn_commit(t), 0);
+  free(copy);
+  fix_reopen(f);
+  assert_int_equal(st_slice_info(f->s, sl.root, &info, NULL), 0);
+  assert_int_equal(info.stored_ms, 0);
+  assert_int_equal(info.added_ms, 0);
+  assert_int_equal(info.refs, 1);
+  assert_reads_back(f->s, &sl);
+  /* A slice nobody claimed since the epoch is a candidate for any cutoff. */
+  {
+    uint8_t roots[2][ST_HASH_LEN];
+    size_t n;
+    bool more;
+    assert_int_equal(st_slice_list_idle(f->s, NULL, 1, roots, 2, &n, &more), 0);
+    assert_int_equal(n, 1);
+  }
+  assert_usage(f, sl.size, 1);
+  slice_free(&sl);
+}
+
+/* Flush makes the file durable under its final name, commit then only
+ * records it; an abort after a flush removes the file again. */
+static void test_flush(void **state) {
+  fix_t *f = *state;
+  char final[PATH_MAX + 128], tmp[PATH_MAX + 128];
+  st_slice_info_t info;
+  st_slice_writer_t *w;
+  slice_t a, b;
+
+  slice_make(&a, 3 * BLK - 7);
+  slice_make(&b, BLK);
+  path_of(f, a.root, "", final, sizeof(final));
+  path_of(f, a.root, ".tmp", tmp, sizeof(tmp));
+  assert_int_equal(begin(f->s, &a, &w), 0);
+  write_blocks(w, &a, 0, 2);
+  /* Not complete: refused, and the writer is spoiled. */
+  assert_int_equal(st_slice_write_flush(w), ST_EINVAL);
+  assert_false(exists(tmp));
+  st_slice_write_abort(w);
+
+  assert_int_equal(begin(f->s, &a, &w), 0);
+  write_blocks(w, &a, 0, a.nblocks);
+  assert_int_equal(st_slice_write_flush(w), 0);
+  assert_true(exists(final));
+  assert_false(exists(tmp));
+  /* Published but not recorded: the slice is not there yet. */
+  assert_int_equal(st_slice_info(f->s, a.root, &info, NULL), ST_ENOENT);
+  /* A second flush does nothing. */
+  assert_int_equal(st_slice_write_flush(w), 0);
+  assert_int_equal(st_slice_write_commit(w), 0);
+  assert_int_equal(st_slice_info(f->s, a.root, &info, NULL), 0);
+  assert_reads_back(f->s, &a);
+
+  assert_int_equal(begin(f->s, &b, &w), 0);
+  write_blocks(w, &b, 0, b.nblocks);
+  assert_int_equal(st_slice_write_flush(w), 0);
+  path_of(f, b.root, "", final, sizeof(final));
+  assert_true(exists(final));
+  st_slice_write_abort(w);
+  assert_false(exists(final));
+  assert_int_equal(st_slice_info(f->s, b.root, &info, NULL), ST_ENOENT);
+  assert_int_equal(count_files(f), 1);
+  assert_usage(f, a.size, 1);
+  slice_free(&a);
+  slice_free(&b);
+}
+
+/* From begin to commit or abort a slice has one writer, even past its
+ * flush, and neither release nor drop touches it. */
+static void test_live_writer(void **state) {
+  fix_t *f = *state;
+  st_slice_writer_t *w, *w2;
+  st_slice_info_t info;
+  slice_t sl;
+
+  slice_make(&sl, 2 * BLK);
+  store_slice(f->s, &sl);
+  assert_int_equal(begin(f->s, &sl, &w), 0);
+  assert_true(st_slice_write_ref_only(w));
+  assert_int_equal(begin(f->s, &sl, &w2), ST_ELOCKED);
+  assert_int_equal(st_slice_release(f->s, sl.root), ST_ELOCKED);
+  assert_int_equal(st_slice_drop(f->s, sl.root, INT64_MAX), ST_ELOCKED);
+  st_slice_write_abort(w);
+  assert_int_equal(st_slice_info(f->s, sl.root, &info, NULL), 0);
+  assert_int_equal(info.refs, 1);
+  assert_int_equal(st_slice_release(f->s, sl.root), 0);
+
+  assert_int_equal(begin(f->s, &sl, &w), 0);
+  assert_false(st_slice_write_ref_only(w));
+  write_blocks(w, &sl, 0, sl.nblocks);
+  assert_int_equal(st_slice_write_flush(w), 0);
+  assert_int_equal(begin(f->s, &sl, &w2), ST_ELOCKED);
+  assert_int_equal(st_slice_write_commit(w), 0);
+  assert_reads_back(f->s, &sl);
+  slice_free(&sl);
+}
+
+/* Drop removes every reference at once, unless one was added at or after
+ * the time given. */
+static void test_drop(void **state) {
+  fix_t *f = *state;
+  char path[PATH_MAX + 128];
+  st_slice_info_t info;
+  slice_t sl;
+
+  slice_make(&sl, BLK + 100);
+  store_slice(f->s, &sl);
+  store_slice(f->s, &sl);
+  assert_int_equal(st_slice_info(f->s, sl.root, &info, NULL), 0);
+  assert_int_equal(info.refs, 2);
+  assert_int_equal(st_slice_drop(f->s, sl.root, info.added_ms), ST_EAGAIN);
+  assert_int_equal(st_slice_info(f->s, sl.root, &info, NULL), 0);
+  assert_int_equal(info.refs, 2);
+  assert_int_equal(st_slice_drop(f->s, sl.root, info.added_ms + 1), 0);
+  assert_int_equal(st_slice_info(f->s, sl.root, &info, NULL), ST_ENOENT);
+  path_of(f, sl.root, "", path, sizeof(path));
+  assert_false(exists(path));
+  assert_usage(f, 0, 0);
+  assert_int_equal(st_slice_drop(f->s, sl.root, INT64_MAX), ST_ENOENT);
+  slice_free(&sl);
+}
+
+static int root_cmp(const void *a, const void *b) { return memcmp(a, b, ST_HASH_LEN); }
+
+/* The candidates come in key order, page by page, and only slices claimed
+ * before the cutoff. */
+static void test_list_idle(void **state) {
+  fix_t *f = *state;
+  uint8_t want[5][ST_HASH_LEN], got[8][ST_HASH_LEN], page[2][ST_HASH_LEN];
+  slice_t sl[6];
+  int64_t cutoff;
+  size_t n, total = 0;
+  bool more;
+
+  for (int i = 0; i < 5; i++) {
+    slice_make(&sl[i], BLK);
+    store_slice(f->s, &sl[i]);
+    memcpy(want[i], sl[i].root, ST_HASH_LEN);
+  }
+  usleep(20000);
+  cutoff = wall_ms();
+  usleep(20000);
+  slice_make(&sl[5], BLK);
+  store_slice(f->s, &sl[5]);
+  qsort(want, 5, ST_HASH_LEN, root_cmp);
+
+  assert_int_equal(st_slice_list_idle(f->s, NULL, cutoff, got, 8, &n, &more), 0);
+  assert_int_equal(n, 5);
+  assert_false(more);
+  assert_memory_equal(got, want, 5 * ST_HASH_LEN);
+
+  /* Two at a time, each page after the last root of the one before. */
+  const uint8_t *after = NULL;
+  do {
+    assert_int_equal(st_slice_list_idle(f->s, after, cutoff, page, 2, &n, &more), 0);
+    assert_true(n > 0 && total + n <= 5);
+    assert_memory_equal(page, want[total], n * ST_HASH_LEN);
+    total += n;
+    memcpy(got[0], page[n - 1], ST_HASH_LEN);
+    after = got[0];
+  } while (more);
+  assert_int_equal(total, 5);
+
+  /* Nothing is older than the epoch; everything is older than the end of
+   * time. */
+  assert_int_equal(st_slice_list_idle(f->s, NULL, 0, got, 8, &n, &more), 0);
+  assert_int_equal(n, 0);
+  assert_int_equal(st_slice_list_idle(f->s, NULL, INT64_MAX, got, 8, &n, &more), 0);
+  assert_int_equal(n, 6);
+  assert_int_equal(st_slice_list_idle(f->s, NULL, INT64_MAX, got, 0, &n, &more), ST_EINVAL);
+  for (int i = 0; i < 6; i++)
+    slice_free(&sl[i]);
+}
+
 /* ---- arguments ---- */
 
 static void test_open_errors(void **state) {
@@ -880,6 +1118,12 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
     cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
     cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_times, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_old_record, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_live_writer, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_drop, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_list_idle, setup, teardown),
   };
 
   signal(SIGPIPE, SIG_IGN);
