@@ -16,6 +16,9 @@ extern const st_module_t st_resource_module;
 
 /* What this node stores (0 and 0 when it runs no resource module). */
 void st_resource_usage(struct st_node *node, uint64_t *bytes, uint64_t *slices);
+/* Block bytes this node has served to BlockGet since it started (0 when
+ * it runs no resource module). */
+void st_resource_served(struct st_node *node, uint64_t *bytes);
 
 /* ---- the storage protocol (proto/storage.proto) ----
  *
@@ -36,7 +39,9 @@ void st_resource_usage(struct st_node *node, uint64_t *bytes, uint64_t *slices);
  * blocks, and after the last one makes the slice durable and answers
  * SliceAck{stored, signature}: the Stored receipt (ST_DOM_STORED, the
  * meta chain's id, root || size (8, BE)). A holder drops a transfer
- * that has been silent for ST_RES_IDLE_MS. */
+ * that has been silent for ST_RES_IDLE_MS. A holder that has the slice
+ * already answers the offer itself with SliceAck{stored, received = all
+ * blocks, signature}: no block is sent. */
 enum st_res_frame {
   /* on ST_CH_RESOURCE, to a holder */
   ST_RES_OFFER = 1,      /* SliceOffer */
@@ -49,6 +54,7 @@ enum st_res_frame {
   ST_RES_BLOCK = 2,      /* raw, above */
   /* on ST_CH_META, to a meta node */
   ST_RES_CHECK = 16,     /* SliceCheck */
+  ST_RES_REPAIRED = 17,  /* SliceRepair, from the new holder after a pull */
 };
 
 #define ST_RES_DATA_HDR 12

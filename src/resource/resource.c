@@ -4,27 +4,47 @@
  * HOME/data/slices (src/resource/store.c), scrubs one slice every
  * scrub interval — the one verified longest ago — and logs a slice found
  * corrupt or missing, and exports what it holds as metrics and, through
- * st_resource_usage, in the node's heartbeats. Serving and receiving
- * slices over the network come with the storage layer's protocol. */
+ * st_resource_usage, in the node's heartbeats.
+ *
+ * It also runs the holder side of the storage protocol (the engine of
+ * resource_private.h): it subscribes to ST_CH_RESOURCE and
+ * ST_CH_RESOURCE_REPLY, hands the engine their frames and the peers that
+ * leave, ticks it every second for time-outs and runs a garbage-collection
+ * round every st_res__gc_interval_ms. What the engine needs from the
+ * node is read here once: the meta chain's id ("<chain_id>-meta"), the
+ * meta nodes of genesis (meta_nodes[].pub_key) and params.meta.gc_grace_ms
+ * (1 s to 30 days; 1 hour when absent). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stratos/st_bytes.h>
 #include <stratos/st_err.h>
 #include <stratos/st_log.h>
 #include <stratos/st_metrics.h>
+#include <stratos/st_net.h>
 #include <stratos/st_node.h>
 #include <stratos/st_resource.h>
+#include "resource/resource_private.h"
 #include "resource/store.h"
 
 /* One slice re-checked this often. */
 #define SCRUB_MS 10000
+#define TICK_MS 1000
+#define GC_GRACE_DEFAULT 3600000
+#define GC_GRACE_MIN 1000
+#define GC_GRACE_MAX (30LL * 86400000)
+/* Genesis names at most this many meta nodes (src/meta/genesis.c). */
+#define META_MAX 1000
 
 typedef struct res {
   st_node_t *node;
   st_slice_store_t *store;
-  uv_timer_t *scrub;
+  st_res__eng_t *eng;
+  uv_timer_t *scrub, *tick, *gc;
+  uint64_t gc_every_ms;
   st_metric_t *m_corrupt;
+  st_metric_t *m_served;
 } res_t;
 
 static void free_handle(uv_handle_t *h) { free(h); }
@@ -70,6 +90,129 @@ void st_resource_usage(struct st_node *node, uint64_t *bytes, uint64_t *slices) 
     st_slice_usage(r->store, bytes, slices);
 }
 
+void st_resource_served(struct st_node *node, uint64_t *bytes) {
+  res_t *r = node ? node->resource : NULL;
+  st_res__stats_t st;
+  st_res__stats(r ? r->eng : NULL, &st);
+  *bytes = st.served_bytes;
+}
+
+/* ---- what the engine needs from the node ---- */
+
+static int eng_send(void *ud, const uint8_t *to, uint32_t channel, uint32_t type,
+                    const void *head, size_t hlen, const void *body, size_t blen) {
+  res_t *r = ud;
+  st_node_t *n = r->node;
+  if (!n->bus)
+    return ST_ECLOSED;
+  if (to)
+    return st_res_send2(n, ST_MOD_RESOURCE, to, channel, type, head, hlen, body, blen);
+  /* To every peer, and to this node's own meta module when it has one. */
+  static const uint8_t everyone[ST_ADDR_LEN];
+  if (hlen + blen > ST_NET_MAX_PAYLOAD)
+    return ST_E2BIG;
+  st_net_out_t *out = st_net_out_new(everyone, channel, type, NULL, hlen + blen);
+  if (hlen)
+    memcpy(out->data, head, hlen);
+  if (blen)
+    memcpy(out->data + hlen, body, blen);
+  int rc = st_net_send(n->bus, ST_MOD_RESOURCE, out);
+  if ((n->roles & ST_ROLE_META) && channel == ST_CH_META) {
+    uint8_t self[ST_ADDR_LEN];
+    st_addr_from_pubkey(n->node_key.pk, self);
+    int lrc = st_res_send2(n, ST_MOD_RESOURCE, self, channel, type, head, hlen, body, blen);
+    if (rc != 0)
+      rc = lrc;
+  }
+  return rc;
+}
+
+static void eng_ban(void *ud, const uint8_t peer[ST_ADDR_LEN], const char *reason) {
+  res_t *r = ud;
+  if (r->node->bus)
+    st_net_ban(r->node->bus, ST_MOD_RESOURCE, peer, ST_RES__BAN_SECONDS, reason);
+}
+
+/* "<value chain id>-meta" from genesis, or "" when there is none. */
+static void meta_chain_id(st_node_t *node, char *out, size_t cap) {
+  json_t *id = node->genesis ? json_object_get(node->genesis, "chain_id") : NULL;
+  const char *v = json_is_string(id) ? json_string_value(id) : node->chain_id;
+  out[0] = '\0';
+  if (v && *v && strlen(v) + 5 <= ST_CHAIN_ID_MAX)
+    snprintf(out, cap, "%s-meta", v);
+}
+
+static int64_t gc_grace(st_node_t *node) {
+  json_t *p = node->genesis ? json_object_get(node->genesis, "params") : NULL;
+  json_t *m = json_is_object(p) ? json_object_get(p, "meta") : NULL;
+  json_t *v = json_is_object(m) ? json_object_get(m, "gc_grace_ms") : NULL;
+  if (!v)
+    return GC_GRACE_DEFAULT;
+  if (json_is_integer(v) && json_integer_value(v) >= GC_GRACE_MIN &&
+      json_integer_value(v) <= GC_GRACE_MAX)
+    return (int64_t)json_integer_value(v);
+  ST_WARN("resource", "genesis params.meta.gc_grace_ms is not 1000 to %lld; using %d",
+          (long long)GC_GRACE_MAX, GC_GRACE_DEFAULT);
+  return GC_GRACE_DEFAULT;
+}
+
+/* The addresses of genesis meta_nodes (malloc'd, may be NULL with 0);
+ * entries that do not parse are skipped (the meta module names them). */
+static uint8_t (*meta_nodes(st_node_t *node, size_t *n))[ST_ADDR_LEN] {
+  json_t *arr = node->genesis ? json_object_get(node->genesis, "meta_nodes") : NULL;
+  size_t cnt = json_is_array(arr) ? json_array_size(arr) : 0;
+  uint8_t(*out)[ST_ADDR_LEN];
+  *n = 0;
+  if (cnt == 0 || cnt > META_MAX)
+    return NULL;
+  out = calloc(cnt, ST_ADDR_LEN);
+  if (!out)
+    abort();
+  for (size_t i = 0; i < cnt; i++) {
+    json_t *pk = json_object_get(json_array_get(arr, i), "pub_key");
+    uint8_t key[ST_PUBKEY_LEN];
+    size_t got = 0;
+    if (!json_is_string(pk) || json_string_length(pk) != 2 * ST_PUBKEY_LEN ||
+        st_hex_decode(json_string_value(pk), 2 * ST_PUBKEY_LEN, key, sizeof(key), &got) != 0 ||
+        got != ST_PUBKEY_LEN)
+      continue;
+    st_addr_from_pubkey(key, out[(*n)++]);
+  }
+  return out;
+}
+
+static int engine_open(res_t *r) {
+  st_node_t *node = r->node;
+  char chain[ST_CHAIN_ID_MAX + 1];
+  size_t nmeta = 0;
+  meta_chain_id(node, chain, sizeof(chain));
+  if (!chain[0])
+    ST_WARN("resource", "no chain id in genesis: this node cannot sign Stored receipts and "
+                        "refuses slices");
+  uint8_t(*meta)[ST_ADDR_LEN] = meta_nodes(node, &nmeta);
+  st_res__cfg_t cfg = {
+    .loop = node->loop,
+    .store = r->store,
+    .key = &node->node_key,
+    .meta_chain_id = chain,
+    .meta = (const uint8_t(*)[ST_ADDR_LEN])meta,
+    .nmeta = nmeta,
+    .self_meta = (node->roles & ST_ROLE_META) != 0,
+    .gc_grace_ms = gc_grace(node),
+    .send = eng_send,
+    .ban = eng_ban,
+    .ud = r,
+    .m_served = r->m_served,
+  };
+  r->gc_every_ms = st_res__gc_interval_ms(cfg.gc_grace_ms);
+  ST_INFO("resource", "holding slices for %zu genesis meta nodes; slices unclaimed for %lld ms "
+          "are checked every %llu ms", nmeta, (long long)cfg.gc_grace_ms,
+          (unsigned long long)r->gc_every_ms);
+  int rc = st_res__new(&cfg, &r->eng);
+  free(meta);
+  return rc;
+}
+
 static int res_init(st_node_t *node, void **state) {
   res_t *r = calloc(1, sizeof(*r));
   char dir[ST_PATH_MAX];
@@ -93,12 +236,24 @@ static int res_init(st_node_t *node, void **state) {
                         "Slices this node stores.", "", usage_slices, r);
     r->m_corrupt = st_metrics_counter(node->metrics, "stratos_resource_corrupt_slices_total",
                                       "Slices the scrub found corrupt or missing.", "");
+    r->m_served = st_metrics_counter(node->metrics, "stratos_resource_served_bytes_total",
+                                     "Block bytes this node served to readers.", "");
   }
-  r->scrub = malloc(sizeof(*r->scrub));
-  if (!r->scrub)
-    abort();
-  uv_timer_init(node->loop, r->scrub);
-  r->scrub->data = r;
+  rc = engine_open(r);
+  if (rc != 0) {
+    ST_ERROR("resource", "cannot start the storage protocol: %s", st_strerror(rc));
+    st_slice_store_close(r->store);
+    free(r);
+    return rc;
+  }
+  uv_timer_t **timers[] = {&r->scrub, &r->tick, &r->gc};
+  for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+    *timers[i] = malloc(sizeof(**timers[i]));
+    if (!*timers[i])
+      abort();
+    uv_timer_init(node->loop, *timers[i]);
+    (*timers[i])->data = r;
+  }
   node->resource = r;
   uint64_t b, s;
   st_slice_usage(r->store, &b, &s);
@@ -108,15 +263,45 @@ static int res_init(st_node_t *node, void **state) {
   return 0;
 }
 
+static void on_tick(uv_timer_t *t) { st_res__tick(((res_t *)t->data)->eng); }
+
+static void on_gc(uv_timer_t *t) { st_res__gc_round(((res_t *)t->data)->eng); }
+
 static int res_start(void *state) {
   res_t *r = state;
+  static const uint32_t chans[] = {ST_CH_RESOURCE, ST_CH_RESOURCE_REPLY};
+  for (size_t i = 0; i < sizeof(chans) / sizeof(chans[0]); i++) {
+    int rc = st_net_subscribe(r->node->bus, ST_MOD_RESOURCE, chans[i]);
+    if (rc != 0)
+      ST_WARN("resource", "cannot subscribe to P2P channel %u: %s", (unsigned)chans[i],
+              st_strerror(rc));
+  }
   uv_timer_start(r->scrub, on_scrub, SCRUB_MS, SCRUB_MS);
+  uv_timer_start(r->tick, on_tick, TICK_MS, TICK_MS);
+  uv_timer_start(r->gc, on_gc, r->gc_every_ms, r->gc_every_ms);
   return 0;
 }
 
 static void res_on_msg(void *state, st_msg_t *msg) {
-  (void)state;
-  (void)msg;
+  res_t *r = state;
+  if (!r || (msg->flags & ST_MSG_F_REPLY))
+    return;
+  if (msg->type == ST_MSG_NET_FRAME) {
+    const st_net_frame_t *f = msg->data;
+    if (f && msg->len >= sizeof(*f) && msg->len - sizeof(*f) == f->len)
+      st_res__frame(r->eng, f);
+  } else if (msg->type == ST_MSG_NET_PEER) {
+    const st_net_peer_event_t *ev = msg->data;
+    if (ev && msg->len >= sizeof(*ev) && !ev->up)
+      st_res__peer_down(r->eng, ev->peer);
+  }
+}
+
+/* The engine is gone (its last commit recorded): the store can close. */
+static void on_engine_closed(void *ud) {
+  res_t *r = ud;
+  st_slice_store_close(r->store);
+  free(r);
 }
 
 static void res_stop(void *state) {
@@ -126,8 +311,9 @@ static void res_stop(void *state) {
   if (r->node->resource == r)
     r->node->resource = NULL;
   uv_close((uv_handle_t *)r->scrub, free_handle);
-  st_slice_store_close(r->store);
-  free(r);
+  uv_close((uv_handle_t *)r->tick, free_handle);
+  uv_close((uv_handle_t *)r->gc, free_handle);
+  st_res__close(r->eng, on_engine_closed, r);
 }
 
 const st_module_t st_resource_module = {
