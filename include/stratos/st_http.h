@@ -52,6 +52,12 @@ int st_http_new(uv_loop_t *loop, const st_http_opts_t *opts, st_http_t **out);
 int st_http_route(st_http_t *h, const char *method, const char *pattern,
                   st_http_handler_fn fn, void *ud);
 
+/* The same with this route's own body cap (0: the server's). h2o buffers
+ * a request's body before the handler runs (in memory, and in a
+ * temporary file mapped into memory past 32 MiB). */
+int st_http_route_max(st_http_t *h, const char *method, const char *pattern,
+                      st_http_handler_fn fn, void *ud, uint64_t max_body);
+
 /* Binds host:port and starts accepting. ST_EADDRINUSE when busy. */
 int st_http_listen(st_http_t *h, const char *host, uint16_t port);
 

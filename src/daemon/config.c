@@ -25,6 +25,7 @@ static const struct {
   {"rpc", "max_batch", "100"},
   {"gateway", "laddr", "127.0.0.1:18552"},
   {"gateway", "max_body_bytes", "1048576"},
+  {"gateway", "wallet", ""},
   {"p2p", "laddr", "0.0.0.0:18081"},
   {"p2p", "persistent_peers", ""},
   {"p2p", "seeds", ""},
@@ -190,6 +191,13 @@ int st_config_set(st_config_t *c, const char *section, const char *key,
   } else if (IS("gateway", "max_body_bytes")) {
     want = "a byte count from 1024 to 67108864";
     rc = parse_size(value, 1024, 64u << 20, &c->gw_max_body);
+  } else if (IS("gateway", "wallet")) {
+    want = "a keyring name of letters, digits, '-' or '_', at most 63";
+    rc = copy_str(c->gw_wallet, sizeof(c->gw_wallet), value);
+    for (const char *q = value; rc == 0 && *q; q++)
+      if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+            *q == '-' || *q == '_'))
+        rc = ST_EINVAL;
   } else if (IS("p2p", "persistent_peers")) {
     want = "a list shorter than 8192 bytes";
     rc = copy_str(c->persistent_peers, sizeof(c->persistent_peers), value);

@@ -13,6 +13,7 @@
 #include <stratos/st_gateway.h>
 #include <stratos/st_log.h>
 #include <stratos/st_node.h>
+#include "gateway/gw_private.h"
 
 #define METRICS_MAX (8u << 20)
 
@@ -26,6 +27,7 @@ typedef struct gateway {
   st_http_t *http;
   st_metric_t *rss, *vsz, *cpu, *fds, *max_fds, *start_time, *map_size, *map_used;
   bus_series_t bus[ST_MOD_MAX];
+  st_gw_files_t *files;
 } gateway_t;
 
 static int on_healthz(h2o_req_t *req, const st_http_match_t *m, void *ud) {
@@ -156,6 +158,11 @@ static int gw_init(st_node_t *node, void **state) {
   }
   st_http_route(g->http, "GET", "/healthz", on_healthz, g);
   st_http_route(g->http, "GET", "/metrics", on_metrics, g);
+  if ((rc = st_gw__files_init(node, g->http, &g->files)) != 0) {
+    st_http_close(g->http);
+    free(g);
+    return rc;
+  }
   node->gateway = g->http;
   *state = g;
   return 0;
@@ -165,6 +172,7 @@ static int gw_start(void *state) {
   gateway_t *g = state;
   /* Bus series are made at start, once every module has attached. */
   add_metrics(g);
+  st_gw__files_start(g->files);
   const st_laddr_t *l = &g->node->cfg.gw_laddr;
   int rc = st_http_listen(g->http, l->host, l->port);
   if (rc == 0)
@@ -175,10 +183,15 @@ static int gw_start(void *state) {
   return rc;
 }
 
-static void gw_on_msg(void *state, st_msg_t *msg) { (void)state; (void)msg; }
+static void gw_on_msg(void *state, st_msg_t *msg) {
+  gateway_t *g = state;
+  if (g && g->files && !(msg->flags & ST_MSG_F_REPLY))
+    st_gw__files_on_msg(g->files, msg);
+}
 
 static void gw_stop(void *state) {
   gateway_t *g = state;
+  st_gw__files_free(g->files);
   st_http_close(g->http);
   g->node->gateway = NULL;
   free(g);

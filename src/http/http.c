@@ -24,6 +24,7 @@ typedef struct route {
   int wildcard; /* pattern ends in "/ *" (without the space) */
   st_http_handler_fn fn;
   void *ud;
+  uint64_t max_body; /* 0: the server's */
   st_metric_t *duration;
 } route_t;
 
@@ -151,6 +152,11 @@ static route_t *find_route(st_http_t *h, h2o_req_t *req, st_http_match_t *m,
 
 int st_http_route(st_http_t *h, const char *method, const char *pattern,
                   st_http_handler_fn fn, void *ud) {
+  return st_http_route_max(h, method, pattern, fn, ud, 0);
+}
+
+int st_http_route_max(st_http_t *h, const char *method, const char *pattern,
+                      st_http_handler_fn fn, void *ud, uint64_t max_body) {
   if (!pattern || pattern[0] != '/' || !fn)
     return ST_EINVAL;
   route_t r = {0};
@@ -179,6 +185,11 @@ int st_http_route(st_http_t *h, const char *method, const char *pattern,
   r.pattern = xstrdup(pattern);
   r.fn = fn;
   r.ud = ud;
+  r.max_body = max_body;
+  /* h2o buffers bodies up to its own cap, which must let this route's
+   * through. */
+  if (max_body > h->conf.max_request_entity_size)
+    h->conf.max_request_entity_size = max_body;
   if (h->metrics) {
     char labels[256];
     snprintf(labels, sizeof(labels), "server=\"%s\",route=\"%s\"", h->name, pattern);
@@ -253,9 +264,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
     }
     return 0;
   }
-  if (req->entity.base && req->entity.len > h->max_body) {
+  uint64_t cap = r->max_body ? r->max_body : h->max_body;
+  if (req->entity.base && req->entity.len > cap) {
     char msg[96];
-    snprintf(msg, sizeof(msg), "request body too large (at most %zu bytes)", h->max_body);
+    snprintf(msg, sizeof(msg), "request body too large (at most %llu bytes)",
+             (unsigned long long)cap);
     send_error(h, req, 413, msg);
     return 0;
   }
