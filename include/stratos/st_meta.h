@@ -48,6 +48,10 @@ int st_meta_liveness(struct st_node *node, const uint8_t addr[ST_ADDR_LEN], json
 int st_meta_heartbeat(const st_keypair_t *kp, const char *meta_chain_id, int64_t time_ms,
                       st_buf_t *out);
 
+/* params.meta of a new genesis, every field at its default (docs/meta.md).
+ * The caller owns the object. */
+json_t *st_meta_default_params(void);
+
 /* ---- the file index, for the gateway ----
  * These read the latest committed meta state (each opens its own read
  * transaction: call with none open on this thread) and answer ST_ENOENT
@@ -63,6 +67,8 @@ typedef struct st_meta_storage_params {
   uint32_t replicas_default, replicas_min, replicas_max;
   uint64_t upload_noz_per_byte; /* noz charged per stored byte and replica */
   uint64_t max_file_bytes;    /* largest file accepted */
+  uint64_t gc_grace_ms;       /* holders keep an unreferenced slice this long */
+  uint64_t audit_interval_ms;
 } st_meta_storage_params_t;
 int st_meta_storage_params(struct st_node *node, st_meta_storage_params_t *out);
 
@@ -71,6 +77,13 @@ int st_meta_storage_params(struct st_node *node, st_meta_storage_params_t *out);
  * encoded FileRecord. */
 int st_meta_file_get(struct st_node *node, const uint8_t root[ST_HASH_LEN],
                      const uint8_t *owner, st_buf_t *out);
+/* A file's record as JSON (owner as st1..., slices with their holders as
+ * stsds1...): {id, owner, size, plain_size, slice_size, replicas,
+ * content_type, name, encrypted, created_ms, slices: [{root, size,
+ * holders}]}, the answer of GET /v1/files/{id}/info and of the JSON-RPC
+ * method file_info. owner as st_meta_file_get. The caller owns *out. */
+int st_meta_file_info(struct st_node *node, const uint8_t root[ST_HASH_LEN],
+                      const uint8_t *owner, json_t **out);
 /* A slice's record (SliceRecord). */
 int st_meta_slice_get(struct st_node *node, const uint8_t root[ST_HASH_LEN], st_buf_t *out);
 /* A share link's record (ShareRecord), link: 16 bytes. */

@@ -144,6 +144,9 @@ int st_daemon__genesis_add_validator(json_t *g, const char *name,
                                      const uint8_t pk[ST_PUBKEY_LEN], int64_t power,
                                      const char *operator_);
 int st_daemon__genesis_add_account(json_t *g, const char *address, const char *balance);
+/* Sets params.meta.replicas_default: how many holders a file gets unless
+ * its upload asks otherwise. */
+int st_daemon__genesis_set_replicas(json_t *g, unsigned replicas);
 /* A meta node (list "meta_nodes") or a storage resource node (list
  * "resource_nodes") registered from the start, with the default deposit,
  * owned by owner (its wallet). */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <stratos/st_chain.h>
 #include <stratos/st_err.h>
+#include <stratos/st_meta.h>
 #include "daemon/daemon_private.h"
 
 static int64_t now_ms(void) {
@@ -26,6 +27,12 @@ json_t *st_daemon__genesis_params(void) {
   if (p)
     json_object_set_new(json_object_get(p, "consensus"), "timeout_commit_ms",
                         json_integer(200));
+  /* The meta chain's, storage included, written out so that they can be
+   * edited in place. */
+  if (p && json_object_set_new(p, "meta", st_meta_default_params()) != 0) {
+    json_decref(p);
+    return NULL;
+  }
   return p;
 }
 
@@ -37,6 +44,13 @@ int st_daemon__genesis_new(const char *chain_id, json_t **out) {
     return ST_ENOMEM;
   *out = g;
   return 0;
+}
+
+int st_daemon__genesis_set_replicas(json_t *g, unsigned replicas) {
+  json_t *mp = json_object_get(json_object_get(g, "params"), "meta");
+  return mp && json_object_set_new(mp, "replicas_default", json_integer(replicas)) == 0
+           ? 0
+           : ST_ENOMEM;
 }
 
 int st_daemon__genesis_add_validator(json_t *g, const char *name,
@@ -147,7 +161,10 @@ int st_daemon__dev_genesis(const char *home) {
     rc = st_daemon__genesis_new("stratos-dev", &g);
   if (rc == 0)
     rc = st_daemon__genesis_add_validator(g, "dev", pk, 10, addr);
-  /* The one node is also the meta chain's authority and a storage node. */
+  /* The one node is also the meta chain's authority and a storage node:
+   * files are kept once. */
+  if (rc == 0)
+    rc = st_daemon__genesis_set_replicas(g, 1);
   if (rc == 0)
     rc = st_daemon__genesis_add_node(g, "meta_nodes", "dev", pk, addr, "127.0.0.1:26656");
   if (rc == 0)

@@ -196,6 +196,10 @@ int st_daemon__cmd_testnet(int argc, char **argv) {
     if (rc == 0)
       rc = st_daemon__genesis_add_account(g, n->wallet, FUNDED_BALANCE);
   }
+  /* Fewer storage nodes than the default replica target: every file on
+   * all of them. */
+  if (rc == 0 && nres > 0 && nres < 3)
+    rc = st_daemon__genesis_set_replicas(g, (unsigned)nres);
   /* Extra funded accounts for load and tests: DIR/accounts/accK.json. */
   if (rc == 0 && naccounts > 0) {
     char dir[ST_PATH_MAX];

@@ -3,7 +3,7 @@
  * A meta block applies, first, the value chain's events of the value
  * heights after the last one it applied (a ValueSync tx naming the new
  * value height and the hash of those events), then resource nodes'
- * heartbeats. Every meta node is also a value-chain full node and reads
+ * heartbeats, then the authorities' file txs (files.c). Every meta node is also a value-chain full node and reads
  * the events from its own value state: a block naming a value height this
  * node has not committed yet cannot be judged (ST_EAGAIN: the engine asks
  * again later and never halts over it), and a block whose events hash
@@ -15,7 +15,8 @@
  * and the engine gets the new set (equal weights) two heights later.
  *
  * After the txs, resource nodes whose last heartbeat is older than
- * offline_after (by block time) go offline. */
+ * offline_after (by block time) go offline, and the slices of lost
+ * holders get repairs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@
 
 #define U128_MAX (~(st_u128)0)
 #define RNODE_FIXED (32 + 20 + 4 + 8 + 16 + 8 + 8 + 4 + 32 + 1)
+/* Audit counters, after the network address when either is non-zero. */
+#define RNODE_AUDITS 16
 
 static const char K_HEIGHT[] = "height";
 static const char K_APP_HASH[] = "app_hash";
@@ -48,8 +51,9 @@ int st_meta__rnode_get(st_chain__overlay_t *ov, const uint8_t addr[ST_ADDR_LEN],
                              &p, &n);
   if (rc != 0)
     return rc;
-  if (n < RNODE_FIXED || n - RNODE_FIXED != p[RNODE_FIXED - 1] ||
-      n - RNODE_FIXED > ST_META__NETADDR_MAX)
+  size_t nl = n >= RNODE_FIXED ? p[RNODE_FIXED - 1] : 0;
+  if (n < RNODE_FIXED || nl > ST_META__NETADDR_MAX ||
+      (n != RNODE_FIXED + nl && n != RNODE_FIXED + nl + RNODE_AUDITS))
     return ST_ECORRUPT;
   memcpy(r->addr, addr, ST_ADDR_LEN);
   memcpy(r->pubkey, p, 32);
@@ -67,13 +71,17 @@ int st_meta__rnode_get(st_chain__overlay_t *ov, const uint8_t addr[ST_ADDR_LEN],
   r->free_ = st_chain__rd64(p + 108);
   r->served = st_chain__rd64(p + 116);
   r->slices = st_chain__rd64(p + 124);
-  memcpy(r->netaddr, p + RNODE_FIXED, n - RNODE_FIXED);
-  r->netaddr[n - RNODE_FIXED] = '\0';
+  memcpy(r->netaddr, p + RNODE_FIXED, nl);
+  r->netaddr[nl] = '\0';
+  if (n == RNODE_FIXED + nl + RNODE_AUDITS) {
+    r->audits_passed = st_chain__rd64(p + RNODE_FIXED + nl);
+    r->audits_failed = st_chain__rd64(p + RNODE_FIXED + nl + 8);
+  }
   return 0;
 }
 
 int st_meta__rnode_put(st_chain__overlay_t *ov, const st_meta__rnode_t *r) {
-  uint8_t k[1 + ST_ADDR_LEN], v[RNODE_FIXED + ST_META__NETADDR_MAX];
+  uint8_t k[1 + ST_ADDR_LEN], v[RNODE_FIXED + ST_META__NETADDR_MAX + RNODE_AUDITS];
   size_t nl = strlen(r->netaddr);
   if (nl > ST_META__NETADDR_MAX)
     return ST_EINVAL;
@@ -94,9 +102,14 @@ int st_meta__rnode_put(st_chain__overlay_t *ov, const st_meta__rnode_t *r) {
   st_chain__be64(v + 124, r->slices);
   v[RNODE_FIXED - 1] = (uint8_t)nl;
   memcpy(v + RNODE_FIXED, r->netaddr, nl);
+  size_t n = RNODE_FIXED + nl;
+  if (r->audits_passed || r->audits_failed) {
+    st_chain__be64(v + n, r->audits_passed);
+    st_chain__be64(v + n + 8, r->audits_failed);
+    n += RNODE_AUDITS;
+  }
   return st_chain__ov_write(ov, ST_META__SP_REC, k,
-                            key1(k, ST_META__K_RNODE, r->addr, ST_ADDR_LEN), v,
-                            RNODE_FIXED + nl);
+                            key1(k, ST_META__K_RNODE, r->addr, ST_ADDR_LEN), v, n);
 }
 
 /* ---- the ozone ledger ---- */
@@ -240,6 +253,7 @@ void st_meta__close(st_meta_t *m) {
   free(m->hbs);
   m->hbs = NULL;
   m->nhbs = 0;
+  st_meta__files_free(m);
   st_meta__genesis_free(&m->gen);
 }
 
@@ -310,7 +324,10 @@ static int apply_res_node(apply_ctx_t *a, const uint8_t *p, size_t n) {
   r.netaddr[p[99]] = '\0';
   if (r.status != ST_NODE_ACTIVE)
     r.online = false;
-  return st_meta__rnode_put(a->ov, &r);
+  rc = st_meta__rnode_put(a->ov, &r);
+  if (rc == 0 && (r.status != ST_NODE_ACTIVE || r.suspended))
+    rc = st_meta__node_lost(a->ov, r.addr);
+  return rc;
 }
 
 static int apply_meta_node(apply_ctx_t *a, const uint8_t *p, size_t n) {
@@ -425,10 +442,12 @@ static int check_hb(st_meta_t *m, st_chain__overlay_t *ov, const Stratos__Meta__
 
 /* Runs the block's txs in ov (finalize applies, validate only checks).
  * In validate mode any refusal fails the block; in apply mode a
- * heartbeat that no longer applies is skipped. */
-static int run_txs(st_meta_t *m, st_txn_t *txn, st_chain__overlay_t *ov, int64_t block_time,
+ * heartbeat that no longer applies is skipped, and a file tx that fails
+ * records its result. */
+static int run_txs(st_meta_t *m, st_txn_t *txn, st_chain__overlay_t *ov, st_meta__blk_t *b,
                    size_t ntxs, const uint8_t *const *txs, const size_t *lens, bool apply,
                    apply_ctx_t *actx) {
+  int64_t block_time = b->time_ms;
   char log[192];
   int rc = 0;
   uint8_t (*seen)[ST_ADDR_LEN] = ntxs ? calloc(ntxs, ST_ADDR_LEN) : NULL;
@@ -482,6 +501,8 @@ static int run_txs(st_meta_t *m, st_txn_t *txn, st_chain__overlay_t *ov, int64_t
             r.served = body->served_bytes;
             r.slices = body->stored_slices;
             rc = st_meta__rnode_put(ov, &r);
+            if (rc == 0)
+              rc = st_meta__node_back(ov, addr);
           }
         }
       }
@@ -491,6 +512,8 @@ static int run_txs(st_meta_t *m, st_txn_t *txn, st_chain__overlay_t *ov, int64_t
         ST_DEBUG("meta", "heartbeat %zu skipped: %s", i, log);
         rc = 0;
       }
+    } else if (t->tx_case == STRATOS__META__META_TX__TX_FILE) {
+      rc = st_meta__ftx_block(m, ov, b, t->file, log, sizeof(log));
     } else {
       rc = ST_EINVAL;
       snprintf(log, sizeof(log), "empty meta tx");
@@ -575,6 +598,8 @@ int st_meta__app_propose(void *ud, int64_t height, size_t max_bytes, size_t max_
       bytes += h->len;
     }
   }
+  if (rc == 0)
+    rc = st_meta__files_propose(m, &ov, max_bytes, max_txs, &bytes, out);
   st_buf_free(&b);
   st_chain__ov_free(&ov);
   st_txn_abort(txn);
@@ -587,15 +612,17 @@ int st_meta__app_validate(void *ud, int64_t height, size_t ntxs, const uint8_t *
   st_txn_t *txn;
   st_chain__overlay_t ov;
   apply_ctx_t a = {0};
-  (void)height;
   int rc = st_txn_begin(m->store, false, &txn);
   if (rc != 0)
     return rc;
   st_chain__ov_init(&ov, &m->st, txn);
   a.ov = &ov;
   /* The block time is not known here: heartbeats' times are judged in
-   * finalize, where a late one is merely skipped. */
-  rc = run_txs(m, txn, &ov, 0, ntxs, txs, lens, false, &a);
+   * finalize, where a late one is merely skipped; file txs' ops too,
+   * where a failed one is the tx's result, not the block's. */
+  st_meta__blk_t b = {.height = height};
+  rc = run_txs(m, txn, &ov, &b, ntxs, txs, lens, false, &a);
+  st_meta__blk_done(&b);
   st_chain__ov_free(&ov);
   st_txn_abort(txn);
   return rc;
@@ -623,6 +650,8 @@ static int offline_sweep(st_meta_t *m, st_chain__overlay_t *ov, int64_t now) {
       ST_INFO("meta", "resource node %s offline: no heartbeat for %lld ms", r.netaddr,
               (long long)(now - r.last_hb_ms));
       rc = st_meta__rnode_put(ov, &r);
+      if (rc == 0)
+        rc = st_meta__node_lost(ov, r.addr);
     }
   }
   st_chain__recs_free(&s);
@@ -672,9 +701,18 @@ int st_meta__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
   st_chain__ov_init(&ov, &m->st, txn);
   a.ov = &ov;
   a.height = b->height;
-  rc = run_txs(m, txn, &ov, b->time_ms, b->ntxs, b->txs, b->tx_lens, true, &a);
+  /* File txs' results and the repairs of this block, for committed(). */
+  m->npend = 0;
+  m->npulls = 0;
+  m->pend_height = b->height;
+  st_meta__blk_t fb = {.height = b->height, .time_ms = b->time_ms, .results = true};
+  memcpy(fb.hash, b->hash, ST_HASH_LEN);
+  rc = run_txs(m, txn, &ov, &fb, b->ntxs, b->txs, b->tx_lens, true, &a);
   if (rc == 0)
     rc = offline_sweep(m, &ov, b->time_ms);
+  if (rc == 0)
+    rc = st_meta__files_end_block(m, &ov, &fb);
+  st_meta__blk_done(&fb);
   if (rc == 0 && a.auth_changed) {
     int arc = auth_set(&ov, next);
     if (arc == 0)
@@ -689,8 +727,8 @@ int st_meta__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
     rc = st_chain__ov_commit(&ov, prev, app_hash);
   st_chain__ov_free(&ov);
   if (rc == 0) {
-    /* Txs either apply or are skipped: the results are the block's. */
-    st_hash(ST_DOM_TX_RESULTS, b->hash, ST_HASH_LEN, results_hash);
+    /* Txs either apply or are skipped; file txs' results are hashed. */
+    st_meta__results_hash(m, b->hash, results_hash);
     st_chain__be64(hk, (uint64_t)b->height);
     rc = st_kv_put(txn, m->st.meta, K_HEIGHT, 6, hk, sizeof(hk));
     if (rc == 0)
@@ -702,6 +740,11 @@ int st_meta__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
     next->n = 0;
     *changed = false;
   }
+  if (rc != 0) {
+    m->npend = 0;
+    m->npulls = 0;
+    m->pend_height = 0;
+  }
   if (rc != 0 && rc != ST_EAGAIN)
     ST_ERROR("meta", "cannot finalize meta height %lld: %s", (long long)b->height,
              st_strerror(rc));
@@ -712,8 +755,10 @@ void st_meta__app_committed(void *ud, int64_t height) {
   st_meta_t *m = ud;
   st_txn_t *txn;
   m->last_height = height;
-  if (st_txn_begin(m->store, false, &txn) != 0)
+  if (st_txn_begin(m->store, false, &txn) != 0) {
+    st_meta__files_committed(m, height);
     return;
+  }
   st_chain__overlay_t ov;
   st_chain__ov_init(&ov, &m->st, txn);
   /* Heartbeats now applied (or stale) leave the pool. */
@@ -729,13 +774,14 @@ void st_meta__app_committed(void *ud, int64_t height) {
   m->nhbs = k;
   st_chain__ov_free(&ov);
   st_txn_abort(txn);
+  st_meta__files_committed(m, height);
 }
 
 bool st_meta__app_has_txs(void *ud) {
   st_meta_t *m = ud;
   st_txn_t *txn;
   int64_t applied = 0, hv = 0;
-  if (m->nhbs)
+  if (m->nhbs || st_meta__files_pending(m))
     return true;
   if (st_txn_begin(m->store, false, &txn) != 0)
     return false;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stratos/st_err.h>
+#include <stratos/st_file.h>
+#include <stratos/st_meta.h>
 #include "meta/meta_private.h"
 
 #define MAX_META_NODES 1000
@@ -122,36 +124,122 @@ static int parse_res(json_t *g, st_meta__genesis_t *out, char *err, size_t cap) 
   return 0;
 }
 
+void st_meta__params_defaults(st_meta__params_t *p) {
+  memset(p, 0, sizeof(*p));
+  p->offline_after_ms = 120000;
+  p->heartbeat_interval_ms = 30000;
+  p->max_sync_heights = 100;
+  p->slice_size = ST_FILE_SLICE_DEFAULT;
+  p->replicas_default = 3;
+  p->replicas_min = 1;
+  p->replicas_max = 8;
+  p->upload_noz_per_byte = 1;
+  p->max_file_bytes = 68719476736ULL; /* 64 GiB */
+  p->gc_grace_ms = 3600000;
+  p->audit_interval_ms = 60000;
+}
+
+json_t *st_meta_default_params(void) {
+  st_meta__params_t p;
+  st_meta__params_defaults(&p);
+  return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "offline_after_ms",
+                   (json_int_t)p.offline_after_ms, "heartbeat_interval_ms",
+                   (json_int_t)p.heartbeat_interval_ms, "max_sync_heights",
+                   (json_int_t)p.max_sync_heights, "slice_size", (json_int_t)p.slice_size,
+                   "replicas_default", (json_int_t)p.replicas_default, "replicas_min",
+                   (json_int_t)p.replicas_min, "replicas_max", (json_int_t)p.replicas_max,
+                   "upload_noz_per_byte", (json_int_t)p.upload_noz_per_byte, "max_file_bytes",
+                   (json_int_t)p.max_file_bytes, "gc_grace_ms", (json_int_t)p.gc_grace_ms,
+                   "audit_interval_ms", (json_int_t)p.audit_interval_ms);
+}
+
+/* The fields of params.meta with their ranges. */
+typedef struct pfield {
+  const char *name;
+  long long min, max;
+} pfield_t;
+
+/* 2^53: the largest integer every JSON reader keeps exactly. */
+#define JSON_INT_MAX 9007199254740992LL
+
+static const pfield_t PFIELDS[] = {
+  {"offline_after_ms", 1000, 86400000},
+  {"heartbeat_interval_ms", 100, 3600000},
+  {"max_sync_heights", 1, 10000},
+  {"slice_size", ST_FILE_SLICE_MIN, ST_FILE_SLICE_MAX},
+  {"replicas_default", 1, ST_META__HOLDERS_MAX},
+  {"replicas_min", 1, ST_META__HOLDERS_MAX},
+  {"replicas_max", 1, ST_META__HOLDERS_MAX},
+  {"upload_noz_per_byte", 0, 1000000000000LL},
+  {"max_file_bytes", 0, JSON_INT_MAX},
+  {"gc_grace_ms", 1000, 30LL * 86400000},
+  {"audit_interval_ms", 1000, 86400000},
+};
+
 static int parse_params(json_t *g, st_meta__genesis_t *out, char *err, size_t cap) {
   json_t *params = json_object_get(g, "params");
   json_t *mp = params ? json_object_get(params, "meta") : NULL;
   st_meta__params_t *p = &out->p;
-  p->offline_after_ms = 120000;
-  p->heartbeat_interval_ms = 30000;
-  p->max_sync_heights = 100;
+  st_meta__params_defaults(p);
   if (!mp)
     return 0;
   if (!json_is_object(mp))
     return fail(err, cap, "params.meta: must be an object");
+  long long v[sizeof(PFIELDS) / sizeof(PFIELDS[0])];
   const char *key;
-  json_t *v;
-  json_object_foreach(mp, key, v) {
-    long long x = json_is_integer(v) ? json_integer_value(v) : -1;
-    if (strcmp(key, "offline_after_ms") == 0 && x >= 1000 && x <= 86400000)
-      p->offline_after_ms = x;
-    else if (strcmp(key, "heartbeat_interval_ms") == 0 && x >= 100 && x <= 3600000)
-      p->heartbeat_interval_ms = x;
-    else if (strcmp(key, "max_sync_heights") == 0 && x >= 1 && x <= 10000)
-      p->max_sync_heights = (uint32_t)x;
-    else
-      return fail(err, cap,
-                  "params.meta.%.40s: unknown, or out of range (offline_after_ms 1000 to "
-                  "86400000, heartbeat_interval_ms 100 to 3600000, max_sync_heights 1 to "
-                  "10000)", key);
+  json_t *x;
+  json_object_foreach(mp, key, x) {
+    size_t i = 0;
+    while (i < sizeof(PFIELDS) / sizeof(PFIELDS[0]) && strcmp(PFIELDS[i].name, key) != 0)
+      i++;
+    if (i == sizeof(PFIELDS) / sizeof(PFIELDS[0]))
+      return fail(err, cap, "params.meta.%.40s: unknown field", key);
   }
+  for (size_t i = 0; i < sizeof(PFIELDS) / sizeof(PFIELDS[0]); i++) {
+    const pfield_t *f = &PFIELDS[i];
+    x = json_object_get(mp, f->name);
+    v[i] = -1;
+    if (!x)
+      continue;
+    if (!json_is_integer(x) || json_integer_value(x) < f->min ||
+        json_integer_value(x) > f->max)
+      return fail(err, cap, "params.meta.%s: must be an integer from %lld to %lld", f->name,
+                  f->min, f->max);
+    v[i] = json_integer_value(x);
+  }
+  if (v[0] >= 0)
+    p->offline_after_ms = v[0];
+  if (v[1] >= 0)
+    p->heartbeat_interval_ms = v[1];
+  if (v[2] >= 0)
+    p->max_sync_heights = (uint32_t)v[2];
+  if (v[3] >= 0)
+    p->slice_size = (uint32_t)v[3];
+  if (v[4] >= 0)
+    p->replicas_default = (uint32_t)v[4];
+  if (v[5] >= 0)
+    p->replicas_min = (uint32_t)v[5];
+  if (v[6] >= 0)
+    p->replicas_max = (uint32_t)v[6];
+  if (v[7] >= 0)
+    p->upload_noz_per_byte = (uint64_t)v[7];
+  if (v[8] >= 0)
+    p->max_file_bytes = (uint64_t)v[8];
+  if (v[9] >= 0)
+    p->gc_grace_ms = v[9];
+  if (v[10] >= 0)
+    p->audit_interval_ms = v[10];
   if (p->heartbeat_interval_ms >= p->offline_after_ms)
     return fail(err, cap, "params.meta.heartbeat_interval_ms: must be shorter than "
                           "offline_after_ms");
+  if (p->slice_size % ST_FILE_BLOCK != 0)
+    return fail(err, cap, "params.meta.slice_size: must be a whole number of %u-byte blocks",
+                ST_FILE_BLOCK);
+  if (p->replicas_min > p->replicas_max)
+    return fail(err, cap, "params.meta.replicas_min: must not exceed replicas_max");
+  if (p->replicas_default < p->replicas_min || p->replicas_default > p->replicas_max)
+    return fail(err, cap, "params.meta.replicas_default: must lie within replicas_min (%u) "
+                          "and replicas_max (%u)", p->replicas_min, p->replicas_max);
   return 0;
 }
 

@@ -6,9 +6,11 @@
  * with the frames of the meta channels, over the application of app.c.
  * On a node with the resource role it signs a heartbeat every
  * heartbeat_interval and sends it to its peers on the meta mempool
- * channel, where meta nodes pool it for their next block. The JSON-RPC
- * methods read the meta state: meta_status, ozone_balance,
- * resource_status, broadcast_heartbeat. */
+ * channel, where meta nodes pool it for their next block; file txs
+ * travel on the same channel (frame type 2), and holders' SliceCheck
+ * and SliceRepair frames arrive on the meta channel (pool.c). The
+ * JSON-RPC methods read the meta state: meta_status, ozone_balance,
+ * resource_status, broadcast_heartbeat, placement, file_info. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +86,8 @@ static void on_hb_timer(uv_timer_t *t) {
                              &b);
   if (rc == 0) {
     static const uint8_t everyone[ST_ADDR_LEN];
-    st_net_out_t *out = st_net_out_new(everyone, ST_CH_META_MEMPOOL, 1, b.data, b.len);
+    st_net_out_t *out = st_net_out_new(everyone, ST_CH_META_MEMPOOL, ST_META__FRAME_HB, b.data,
+                                       b.len);
     if ((rc = st_net_send(md->node->bus, ST_MOD_META, out)) != 0)
       ST_DEBUG("meta", "heartbeat not sent: %s", st_strerror(rc));
     if (md->run_chain) {
@@ -419,6 +422,15 @@ static void m_placement(st_rpc_call_t *call, json_t *params, void *ud) {
                                 "nodes", arr));
 }
 
+int st_meta_place(struct st_node *node, const st_place_req_t *q, st_place_reply_t *out) {
+  st_meta_t *m = node ? node->meta : NULL;
+  if (!m) {
+    memset(out, 0, sizeof(*out));
+    return ST_ENOENT;
+  }
+  return place(m, q, out);
+}
+
 static void on_place_req(mod_t *md, st_msg_t *msg) {
   st_msg_t r = {.type = ST_MSG_PLACE};
   st_place_reply_t *out = calloc(1, sizeof(*out));
@@ -443,7 +455,8 @@ static void rpc_register(st_meta_t *m, st_rpc_t *rpc) {
            {"ozone_balance", m_ozone_balance},
            {"resource_status", m_resource_status},
            {"broadcast_heartbeat", m_broadcast_heartbeat},
-           {"placement", m_placement}};
+           {"placement", m_placement},
+           {"file_info", st_meta__rpc_file_info}};
   for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
     if (st_rpc_register(rpc, t[i].name, t[i].fn, m) != 0)
       ST_WARN("meta", "cannot register %s", t[i].name);
@@ -557,7 +570,7 @@ static int meta_start(void *state) {
   if (!md->run_chain)
     return 0;
   static const uint32_t chans[] = {ST_CH_META_CONSENSUS, ST_CH_META_BLOCKSYNC,
-                                   ST_CH_META_MEMPOOL};
+                                   ST_CH_META_MEMPOOL, ST_CH_META};
   for (size_t i = 0; i < sizeof(chans) / sizeof(chans[0]); i++) {
     int rc = st_net_subscribe(md->node->bus, ST_MOD_META, chans[i]);
     if (rc != 0)
@@ -570,14 +583,38 @@ static int meta_start(void *state) {
   return rc;
 }
 
-static void on_hb_frame(mod_t *md, const st_net_frame_t *f) {
-  char log[160];
-  int rc = st_meta__hb_submit(md->m, f->data, f->len, log, sizeof(log));
+static bool from_self(mod_t *md, const uint8_t peer[ST_ADDR_LEN]) {
+  uint8_t me[ST_ADDR_LEN];
+  st_addr_from_pubkey(md->node->node_key.pk, me);
+  return memcmp(me, peer, ST_ADDR_LEN) == 0;
+}
+
+static void on_mempool_frame(mod_t *md, const st_net_frame_t *f) {
+  char log[ST_META__LOG_MAX];
+  int rc;
+  const char *what;
+  if (f->type == ST_META__FRAME_FILE) {
+    rc = st_meta__ftx_receive(md->m, f->data, f->len, f->peer, log, sizeof(log));
+    what = "file tx";
+  } else {
+    rc = st_meta__hb_submit(md->m, f->data, f->len, log, sizeof(log));
+    what = "heartbeat";
+    if (rc == 0 && md->m->cons)
+      st_cons_txs_available(md->m->cons);
+  }
   if (rc == ST_EPARSE || rc == ST_EBADSIG || rc == ST_E2BIG) {
-    ST_DEBUG("meta", "bad heartbeat from a peer: %s", log);
-    st_net_ban(md->node->bus, ST_MOD_META, f->peer, BAN_SECONDS, "bad heartbeat");
-  } else if (rc == 0 && md->m->cons) {
-    st_cons_txs_available(md->m->cons);
+    char reason[32];
+    snprintf(reason, sizeof(reason), "bad %s", what);
+    ST_DEBUG("meta", "bad %s from a peer: %s", what, log);
+    st_net_ban(md->node->bus, ST_MOD_META, f->peer, BAN_SECONDS, reason);
+  }
+}
+
+static void on_meta_frame(mod_t *md, const st_net_frame_t *f) {
+  int rc = st_meta__files_frame(md->m, f->peer, f->type, f->data, f->len);
+  if (rc == ST_EPARSE && !from_self(md, f->peer)) {
+    ST_DEBUG("meta", "undecodable frame %u on the meta channel", (unsigned)f->type);
+    st_net_ban(md->node->bus, ST_MOD_META, f->peer, BAN_SECONDS, "bad storage frame");
   }
 }
 
@@ -598,7 +635,9 @@ static void meta_on_msg(void *state, st_msg_t *msg) {
     if (!f)
       return;
     if (f->channel == ST_CH_META_MEMPOOL)
-      on_hb_frame(md, f);
+      on_mempool_frame(md, f);
+    else if (f->channel == ST_CH_META)
+      on_meta_frame(md, f);
     else if (f->channel == ST_CH_META_CONSENSUS || f->channel == ST_CH_META_BLOCKSYNC)
       st_cons_on_frame(m->cons, f);
     break;

@@ -18,6 +18,7 @@
 #include <stratos/st_chain.h>
 #include <stratos/st_consensus.h>
 #include <stratos/st_node.h>
+#include <stratos/st_reqauth.h>
 #include "chain/mods.h"
 
 #define ST_META__SP_OZONE ST_CHAIN__SP_ACCT
@@ -29,6 +30,17 @@ enum {
   ST_META__K_RNODE = 'R',    /* node(20) -> st_meta__rnode_t */
   ST_META__K_PREPAY = 'P',   /* value tx hash(32) -> "": prepays credited */
   ST_META__K_GENESIS = 'G',  /* "G" -> genesis app hash */
+  /* The file index (files.c). */
+  ST_META__K_FILE = 'F',     /* root(32) owner(20) -> FileRecord */
+  ST_META__K_OWNER = 'O',    /* owner(20) root(32) -> "" */
+  ST_META__K_SLICE = 'S',    /* root(32) -> SliceRecord */
+  ST_META__K_HOLDER = 'H',   /* node(20) root(32) -> "" */
+  ST_META__K_SHARE = 'L',    /* link(16) -> ShareRecord */
+  ST_META__K_REPAIR = 'Q',   /* root(32) -> new(20) source(20) replaced(20) height(8) */
+  ST_META__K_REPAIR_DUE = 'W', /* height(8) root(32) -> "": when a repair goes stale */
+  ST_META__K_LOST = 'Z',     /* node(20) -> last root examined (0 or 32 bytes) */
+  ST_META__K_TXID = 'X',     /* file tx id(32) -> height(8): applied */
+  ST_META__K_TXID_DUE = 'Y', /* block time(8) txid(32) -> "": when X may go */
 };
 
 #define ST_META__SCORE_START 10000
@@ -42,7 +54,17 @@ typedef struct st_meta__params {
   int64_t offline_after_ms;
   int64_t heartbeat_interval_ms;
   uint32_t max_sync_heights;  /* value heights one meta block may apply */
+  /* storage */
+  uint32_t slice_size;        /* bytes per slice, whole blocks */
+  uint32_t replicas_default, replicas_min, replicas_max;
+  uint64_t upload_noz_per_byte;
+  uint64_t max_file_bytes;
+  int64_t gc_grace_ms;        /* holders keep an unreferenced slice this long */
+  int64_t audit_interval_ms;
 } st_meta__params_t;
+
+/* The defaults of params.meta. */
+void st_meta__params_defaults(st_meta__params_t *p);
 
 /* The meta chain's mirror of a resource node, with its liveness. */
 typedef struct st_meta__rnode {
@@ -60,6 +82,9 @@ typedef struct st_meta__rnode {
   uint32_t score;
   uint64_t used, free_, served, slices;
   char netaddr[ST_META__NETADDR_MAX + 1];
+  /* Audits of its slices (stored after the network address, only once
+   * one has been counted, so records without any keep their old form). */
+  uint64_t audits_passed, audits_failed;
 } st_meta__rnode_t;
 
 int st_meta__rnode_get(st_chain__overlay_t *ov, const uint8_t addr[ST_ADDR_LEN],
@@ -102,6 +127,57 @@ typedef struct st_meta__hb {
   int64_t time_ms;
 } st_meta__hb_t;
 
+/* ---- the file index: pool, results, repairs (files.c) ---- */
+
+/* Room for one result sentence. */
+#define ST_META__LOG_MAX 192
+/* Frame types on ST_CH_META_MEMPOOL. */
+#define ST_META__FRAME_HB 1
+#define ST_META__FRAME_FILE 2
+/* A FileOp body is at most this large. */
+#define ST_META__FOP_MAX (4u << 20)
+/* The file tx pool: at most this many txs and bytes; a tx waits at most
+ * ST_META__POOL_TTL_MS for a block. */
+#define ST_META__POOL_TXS 1024
+#define ST_META__POOL_BYTES (64u << 20)
+#define ST_META__POOL_TTL_MS 60000
+/* Results of the last this many file txs are kept. */
+#define ST_META__RESULTS 4096
+/* A slice lists at most this many holders. */
+#define ST_META__HOLDERS_MAX 16
+/* A pending repair not done after this many blocks is given to another
+ * node. */
+#define ST_META__REPAIR_BLOCKS 200
+/* Applied tx ids are remembered at least this long (block time) and this
+ * many heights, so that no tx is applied twice; an audit must name a
+ * challenge height within the latter. */
+#define ST_META__TXID_KEEP_MS (2 * ST_REQAUTH_SKEW_MS + 60000)
+#define ST_META__TXID_KEEP_HEIGHTS 1024
+
+typedef struct st_meta__ftx {
+  uint8_t txid[ST_HASH_LEN];
+  uint8_t *tx;              /* an encoded MetaTx carrying the FileTx */
+  size_t len;
+  uint8_t signer[ST_PUBKEY_LEN];
+  int64_t added_ms;         /* monotonic clock */
+  bool repair;              /* a repair of repair_root (local duplicates) */
+  uint8_t repair_root[ST_HASH_LEN];
+} st_meta__ftx_t;
+
+typedef struct st_meta__fres {
+  uint8_t txid[ST_HASH_LEN];
+  int code;
+  char log[ST_META__LOG_MAX];
+} st_meta__fres_t;
+
+/* A repair assigned by a block: the pull to send once it is committed. */
+typedef struct st_meta__pull {
+  uint8_t root[ST_HASH_LEN];
+  uint64_t size;
+  uint8_t node[ST_ADDR_LEN], from[ST_ADDR_LEN], replaces[ST_ADDR_LEN];
+  bool has_replaces;
+} st_meta__pull_t;
+
 typedef struct st_meta {
   st_node_t *node;          /* NULL in unit tests */
   st_store_t *store;
@@ -115,6 +191,19 @@ typedef struct st_meta {
   size_t nhbs;
   uv_timer_t *hb_timer;     /* resource role: our own heartbeats */
   uint64_t hb_sent;
+  /* File txs waiting for a block, in arrival order. */
+  st_meta__ftx_t *ftxs;
+  size_t nftxs, ftx_bytes;
+  /* Results of file txs: those of the block being finalized (pend, of
+   * pend_height), then a ring of the committed ones. */
+  st_meta__fres_t *pend;
+  size_t npend, pend_cap;
+  int64_t pend_height;
+  st_meta__fres_t *ring;    /* ST_META__RESULTS entries once allocated */
+  size_t ring_n, ring_next;
+  /* Repairs the block being finalized assigned. */
+  st_meta__pull_t *pulls;
+  size_t npulls, pulls_cap;
 } st_meta_t;
 
 /* Opens the state (writing the genesis state on first start). */
@@ -142,7 +231,93 @@ int st_meta__hb_build(const st_keypair_t *kp, const char *meta_chain_id, int64_t
                       uint64_t used, uint64_t free_, uint64_t served, uint64_t slices,
                       st_buf_t *out);
 
-/* JSON-RPC: ozone_balance, meta_resource_nodes (liveness). */
-void st_meta__rpc_register(st_meta_t *m, st_rpc_t *rpc);
+/* ---- the file index (files.c) ---- */
+
+struct Stratos__Storage__FileTx;
+struct st_meta__view;
+
+/* The block a file tx runs in. time_ms is 0 when validating (the block
+ * time is not known); hash seeds placement. results: record results and
+ * repairs in m (finalize only). view is built on first use and freed by
+ * st_meta__blk_done. */
+typedef struct st_meta__blk {
+  int64_t height;
+  int64_t time_ms;
+  uint8_t hash[ST_HASH_LEN];
+  bool results;
+  struct st_meta__view *view;
+} st_meta__blk_t;
+
+void st_meta__blk_done(st_meta__blk_t *b);
+
+/* Whether an error is the node's own (store, memory), not the tx's. */
+bool st_meta__fatal(int rc);
+
+/* Checks a FileTx as a block carries it: its body within limits and
+ * decodable, its signer an authority of ov, the signature under the meta
+ * chain id. Fills txid. ST_EPARSE, ST_E2BIG, ST_EBADSIG or ST_EPERM with
+ * a sentence in log. */
+int st_meta__ftx_check(st_meta_t *m, st_chain__overlay_t *ov,
+                       const struct Stratos__Storage__FileTx *ft, uint8_t txid[ST_HASH_LEN],
+                       char *log, size_t cap);
+
+/* A FileTx in a block. Validating (b->time_ms 0): the checks above, whose
+ * failure fails the block. Applying: a tx that fails the checks, or a
+ * second copy of an applied one, changes nothing; otherwise its op runs
+ * in a journal of ov, kept only when it succeeds; its result (code, log)
+ * goes to m->pend when b->results. Returns non-zero only for a block
+ * refused (validating) or the node's own failure (applying). */
+int st_meta__ftx_block(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
+                       const struct Stratos__Storage__FileTx *ft, char *log, size_t cap);
+
+/* Applies an encoded FileOp in ov (the caller journals). 0 or why not,
+ * with a sentence in log. */
+int st_meta__fop_apply(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
+                       const uint8_t *body, size_t len, char *log, size_t cap);
+
+/* The end of a block's file work: repairs for the slices of lost holders
+ * and of stale repairs, applied tx ids forgotten. */
+int st_meta__files_end_block(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b);
+
+/* A resource node stopped serving (offline, no longer active): its slices
+ * are examined for repair, a bounded number per block. */
+int st_meta__node_lost(st_chain__overlay_t *ov, const uint8_t node[ST_ADDR_LEN]);
+/* It is back: the examination stops. */
+int st_meta__node_back(st_chain__overlay_t *ov, const uint8_t node[ST_ADDR_LEN]);
+
+/* The results hash of a block: H(ST_DOM_TX_RESULTS, block hash ||
+ * (txid || code (4, BE))*) over the file txs' results in m->pend. */
+void st_meta__results_hash(st_meta_t *m, const uint8_t block_hash[ST_HASH_LEN],
+                           uint8_t out[ST_HASH_LEN]);
+
+/* After a commit: results move to the ring, their txs leave the pool,
+ * pulls of new repairs go out. */
+void st_meta__files_committed(st_meta_t *m, int64_t height);
+
+/* Pool for proposals: appends the pooled file txs that fit. */
+int st_meta__files_propose(st_meta_t *m, st_chain__overlay_t *ov, size_t max_bytes,
+                           size_t max_txs, size_t *bytes, st_cons_txlist_t *out);
+bool st_meta__files_pending(st_meta_t *m);
+
+/* A file tx from a peer (frame type ST_META__FRAME_FILE): checked and
+ * pooled, then passed on to the other peers. peer NULL: none. */
+int st_meta__ftx_receive(st_meta_t *m, const uint8_t *tx, size_t len, const uint8_t *peer,
+                         char *log, size_t cap);
+
+/* Frames of the storage protocol on ST_CH_META: SliceCheck and
+ * SliceRepair. Returns ST_EPARSE for an undecodable frame. */
+int st_meta__files_frame(st_meta_t *m, const uint8_t peer[ST_ADDR_LEN], uint32_t type,
+                         const uint8_t *data, size_t len);
+
+/* The answer to a SliceCheck (data) of holder peer, appended to answer:
+ * keep[i] when the peer holds roots[i] by the index or by a pending
+ * repair. ST_EPARSE for an undecodable or oversized check. */
+int st_meta__slice_check(st_meta_t *m, const uint8_t peer[ST_ADDR_LEN], const uint8_t *data,
+                         size_t len, st_buf_t *answer);
+
+void st_meta__files_free(st_meta_t *m);
+
+/* JSON-RPC file_info. */
+void st_meta__rpc_file_info(st_rpc_call_t *call, json_t *params, void *ud);
 
 #endif
