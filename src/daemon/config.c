@@ -26,6 +26,7 @@ static const struct {
   {"gateway", "laddr", "127.0.0.1:18552"},
   {"gateway", "max_body_bytes", "1048576"},
   {"gateway", "wallet", ""},
+  {"gateway", "cache_mb", "64"},
   {"p2p", "laddr", "0.0.0.0:18081"},
   {"p2p", "persistent_peers", ""},
   {"p2p", "seeds", ""},
@@ -191,6 +192,12 @@ int st_config_set(st_config_t *c, const char *section, const char *key,
   } else if (IS("gateway", "max_body_bytes")) {
     want = "a byte count from 1024 to 67108864";
     rc = parse_size(value, 1024, 64u << 20, &c->gw_max_body);
+  } else if (IS("gateway", "cache_mb")) {
+    size_t mb = 0;
+    want = "a size in MiB from 0 to 65536";
+    rc = parse_size(value, 0, 65536, &mb);
+    if (rc == 0)
+      c->gw_cache_bytes = mb << 20;
   } else if (IS("gateway", "wallet")) {
     want = "a keyring name of letters, digits, '-' or '_', at most 63";
     rc = copy_str(c->gw_wallet, sizeof(c->gw_wallet), value);

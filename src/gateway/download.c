@@ -29,7 +29,7 @@
 #include "gateway/range.h"
 #include "storage.pb-c.h"
 
-#define WINDOW 12
+#define WINDOW 24
 #define BLOCK_TIMEOUT_MS 5000
 #define TICK_MS 250
 #define HASH_CACHE 64
@@ -104,8 +104,24 @@ struct dl {
   struct dl *next;
 };
 
+/* Verified blocks kept for the next requests (the CDN part): a hash
+ * table over (slice root, index) with an LRU list, bounded in bytes. */
+typedef struct centry {
+  struct centry *hnext, *prev, *next;
+  uint8_t root[ST_HASH_LEN];
+  uint32_t index;
+  size_t len;
+  uint8_t data[];
+} centry_t;
+
+#define CACHE_BUCKETS 4096
+
 typedef struct st_gw__fetch {
   dl_t *list;
+  centry_t *buckets[CACHE_BUCKETS];
+  centry_t *lru_head, *lru_tail;   /* head: most recent */
+  size_t cache_bytes, cache_max;
+  uint64_t hits, misses;
   hlist_t cache[HASH_CACHE];
   uint64_t clock;
   hstat_t stats[HOLDER_STATS];
@@ -134,8 +150,86 @@ static fetch_t *fx(st_gw_files_t *f) {
       abort();
     uv_timer_init(f->node->loop, f->fetch->tick);
     f->fetch->tick->data = f;
+    f->fetch->cache_max = f->node->cfg.gw_cache_bytes;
   }
   return f->fetch;
+}
+
+/* ---- the block cache ---- */
+
+static size_t bucket_of(const uint8_t root[ST_HASH_LEN], uint32_t index) {
+  uint32_t h;
+  memcpy(&h, root, sizeof(h));
+  return (size_t)((h ^ (index * 2654435761u)) % CACHE_BUCKETS);
+}
+
+static void lru_unlink(fetch_t *x, centry_t *e) {
+  if (e->prev)
+    e->prev->next = e->next;
+  else
+    x->lru_head = e->next;
+  if (e->next)
+    e->next->prev = e->prev;
+  else
+    x->lru_tail = e->prev;
+  e->prev = e->next = NULL;
+}
+
+static void lru_front(fetch_t *x, centry_t *e) {
+  e->next = x->lru_head;
+  e->prev = NULL;
+  if (x->lru_head)
+    x->lru_head->prev = e;
+  x->lru_head = e;
+  if (!x->lru_tail)
+    x->lru_tail = e;
+}
+
+static void cache_evict(fetch_t *x, centry_t *e) {
+  centry_t **pp = &x->buckets[bucket_of(e->root, e->index)];
+  while (*pp && *pp != e)
+    pp = &(*pp)->hnext;
+  if (*pp)
+    *pp = e->hnext;
+  lru_unlink(x, e);
+  x->cache_bytes -= sizeof(*e) + e->len;
+  free(e);
+}
+
+static centry_t *cache_get(fetch_t *x, const uint8_t root[ST_HASH_LEN], uint32_t index) {
+  for (centry_t *e = x->buckets[bucket_of(root, index)]; e; e = e->hnext)
+    if (e->index == index && memcmp(e->root, root, ST_HASH_LEN) == 0) {
+      lru_unlink(x, e);
+      lru_front(x, e);
+      x->hits++;
+      return e;
+    }
+  x->misses++;
+  return NULL;
+}
+
+static void cache_put(fetch_t *x, const uint8_t root[ST_HASH_LEN], uint32_t index,
+                      const uint8_t *data, size_t len) {
+  size_t need = sizeof(centry_t) + len;
+  if (need > x->cache_max)
+    return;
+  for (centry_t *e = x->buckets[bucket_of(root, index)]; e; e = e->hnext)
+    if (e->index == index && memcmp(e->root, root, ST_HASH_LEN) == 0)
+      return;
+  while (x->lru_tail && x->cache_bytes + need > x->cache_max)
+    cache_evict(x, x->lru_tail);
+  centry_t *e = malloc(need);
+  if (!e)
+    return;
+  memcpy(e->root, root, ST_HASH_LEN);
+  e->index = index;
+  e->len = len;
+  memcpy(e->data, data, len);
+  size_t b = bucket_of(root, index);
+  e->hnext = x->buckets[b];
+  x->buckets[b] = e;
+  lru_front(x, e);
+  x->cache_bytes += need;
 }
 
 /* ---- holders' speed ---- */
@@ -470,6 +564,18 @@ static void on_proceed(h2o_generator_t *g, h2o_req_t *req) {
 
 static void ask_one(dl_t *d, slot_t *s) {
   uint64_t si = s->g / d->bps;
+  fetch_t *x = fx(d->f);
+  centry_t *c = s->tries == 0 ? cache_get(x, d->rec->slices[si].data, (uint32_t)(s->g % d->bps))
+                              : NULL;
+  if (c) {
+    if (!(s->data = malloc(c->len)))
+      abort();
+    memcpy(s->data, c->data, c->len);
+    s->len = c->len;
+    s->verified = true; /* it was when it went in */
+    s->req = 1;         /* not 0: taken, nothing to ask */
+    return;
+  }
   dslice_t *ds = slice_of(d, si);
   int k = pick_holder(d, ds, s->tried);
   if (k < 0 && s->tries > 0) {
@@ -510,6 +616,13 @@ static void ask_blocks(dl_t *d) {
   }
 }
 
+/* Starts a download's fetching, and sends what the cache had. */
+static void begin(dl_t *d) {
+  ask_blocks(d);
+  if (d->g_end != d->g_next_send)
+    send_ready(d);
+}
+
 /* Checks a slot whose block came, once its slice's hash list is here. */
 static void verify(dl_t *d, slot_t *s) {
   if (!s->data || s->verified)
@@ -527,6 +640,7 @@ static void verify(dl_t *d, slot_t *s) {
       blen = ST_FILE_BLOCK;
     if (s->len == blen) {
       s->verified = true;
+      cache_put(fx(d->f), d->rec->slices[si].data, b, s->data, s->len);
       return;
     }
   }
@@ -732,7 +846,7 @@ static void serve(st_gw_files_t *f, h2o_req_t *req, Stratos__Storage__FileRecord
   d->ref->d = d;
   if (!uv_is_active((uv_handle_t *)x->tick))
     uv_timer_start(x->tick, on_tick, TICK_MS, TICK_MS);
-  ask_blocks(d);
+  begin(d);
 }
 
 static Stratos__Storage__FileRecord *record(st_gw_files_t *f, const uint8_t root[ST_HASH_LEN],
@@ -921,6 +1035,8 @@ void st_gw__downloads_free(st_gw_files_t *f) {
   }
   for (size_t i = 0; i < HASH_CACHE; i++)
     free(x->cache[i].hashes);
+  while (x->lru_tail)
+    cache_evict(x, x->lru_tail);
   uv_close((uv_handle_t *)x->tick, (uv_close_cb)free);
   free(x);
   f->fetch = NULL;
