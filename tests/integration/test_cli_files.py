@@ -311,8 +311,7 @@ class CliFilesTest(NodeTestCase):
         # A wallet with no ozone is refused by the gateway, not by the client.
         rc, _, _ = run(["keys", "add", "poor", "--home", self.home])
         rc, out, err = self.cli("put", path, "--from", "poor")
-        self.assertEqual(rc, 1, err)
-        self.assertRegex(err, r"\(HTTP 40[23]\)")
+        self.assertGatewayError(rc, out, err, 402)
         # An unknown keyring name.
         rc, out, err = self.cli("put", path, "--from", "nobody")
         self.assertEqual(rc, 1, err)
