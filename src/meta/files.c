@@ -515,7 +515,8 @@ static int repair_assign(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *
     return 0;
   *what = REPAIR_STUCK;
   if (!from) {
-    ST_WARN("meta", "slice %s.. has no live holder left to copy from", hx);
+    if (b->results)
+      ST_WARN("meta", "slice %s.. has no live holder left to copy from", hx);
     return 0;
   }
   bool found;
@@ -533,10 +534,12 @@ static int repair_assign(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *
   if ((rc = repair_put(ov, root, &q)) != 0)
     return rc;
   *what = REPAIR_ASSIGNED;
+  if (!b->results)
+    return 0; /* a trial (a submission's check): nothing to tell */
   char a[ST_ADDR_STR_MAX];
   ST_INFO("meta", "slice %s.. (%u of %u replicas live): repair to %s", hx, live, s->replicas,
           node_str(q.node, a));
-  return b->results ? pull_push(m, root, s, &q) : 0;
+  return pull_push(m, root, s, &q);
 }
 
 /* ---- ops ---- */
@@ -1092,7 +1095,8 @@ static int op_audit(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
   int what;
   rc = st_meta__rnode_put(ov, &r);
   if (rc == 0 && !a->passed) {
-    ST_INFO("meta", "%s failed an audit of slice %s..", node_str(a->holder.data, na), hx);
+    if (b->results)
+      ST_INFO("meta", "%s failed an audit of slice %s..", node_str(a->holder.data, na), hx);
     rc = repair_assign(m, ov, b, a->root.data, &s, a->holder.data, NULL, &what);
   }
   return rc;

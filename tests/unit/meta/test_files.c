@@ -42,6 +42,7 @@ typedef struct fx {
   st_keypair_t auth, other, res[NRES], wal[NWAL];
   uint8_t raddr[NRES][ST_ADDR_LEN], waddr[NWAL][ST_ADDR_LEN];
   int64_t height, time_ms;
+  int64_t step_ms;              /* block time step, 1 s unless a test says */
   uint8_t app_hash[ST_HASH_LEN];
   uint64_t credits;
 } fx_t;
@@ -455,7 +456,7 @@ static void block(fx_t *f, uint8_t **txs, const size_t *lens, size_t n) {
   bool changed = false;
   st_txn_t *txn;
   f->height++;
-  f->time_ms += 1000;
+  f->time_ms += f->step_ms ? f->step_ms : 1000;
   st_hash(ST_DOM_STATE, &f->height, sizeof(f->height), hash);
   st_addr_from_pubkey(f->auth.pk, prop);
   st_cons_block_t b = {.height = f->height, .time_ms = f->time_ms, .hash = hash,
@@ -922,6 +923,40 @@ static void test_repair_after_offline(void **state) {
   assert_int_equal(run_op(f, body, n, log, sizeof(log)), ST_ENOENT);
 }
 
+/* A repair the new holder never completes goes to another node. */
+static void test_stale_repair_reassigned(void **state) {
+  fx_t *f = *state;
+  tfile_t t;
+  char log[ST_META__LOG_MAX];
+  uint8_t n1[ST_ADDR_LEN], n2[ST_ADDR_LEN], from[ST_ADDR_LEN], repl[ST_ADDR_LEN];
+  make_file(&t, 100000, 10); /* one slice */
+  addspec_t a = {.tf = &t, .wallet = 0, .replicas = 2, .holders = {0, 1}, .nh = 2};
+  assert_int_equal(add(f, &a, log, sizeof(log)), 0);
+  set_online(f, 0, true, f->time_ms - 200000);
+  block(f, NULL, NULL, 0);
+  int64_t assigned_at = f->height;
+  read_repair(f, t.roots[0], n1, from, repl);
+  /* Blocks of 100 ms, so that the live nodes stay online. */
+  f->step_ms = 100;
+  while (f->height < assigned_at + ST_META__REPAIR_BLOCKS - 1)
+    block(f, NULL, NULL, 0);
+  read_repair(f, t.roots[0], n2, from, repl);
+  assert_memory_equal(n1, n2, ST_ADDR_LEN); /* not yet */
+  block(f, NULL, NULL, 0);
+  read_repair(f, t.roots[0], n2, from, repl);
+  assert_memory_not_equal(n1, n2, ST_ADDR_LEN);
+  assert_true(res_index(f, n2) >= 2);
+  assert_memory_equal(from, f->raddr[1], ST_ADDR_LEN);
+  assert_memory_equal(repl, f->raddr[0], ST_ADDR_LEN);
+  /* The first node's late receipt no longer counts; the new one's does. */
+  uint8_t *body;
+  size_t n = repair_body(f, t.roots[0], t.lens[0], res_index(f, n1), 0, 1, &body);
+  assert_int_equal(run_op(f, body, n, log, sizeof(log)), ST_EINVAL);
+  n = repair_body(f, t.roots[0], t.lens[0], res_index(f, n2), 0, 1, &body);
+  assert_int_equal(run_op(f, body, n, log, sizeof(log)), 0);
+  assert_false(has_rec(f, ST_META__K_REPAIR, t.roots[0], ST_HASH_LEN, NULL, 0));
+}
+
 static void test_audit_counts_and_repairs(void **state) {
   fx_t *f = *state;
   tfile_t t;
@@ -1191,6 +1226,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_shared_slices_and_delete, setup, teardown),
     cmocka_unit_test_setup_teardown(test_share_unshare, setup, teardown),
     cmocka_unit_test_setup_teardown(test_repair_after_offline, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_stale_repair_reassigned, setup, teardown),
     cmocka_unit_test_setup_teardown(test_audit_counts_and_repairs, setup, teardown),
     cmocka_unit_test_setup_teardown(test_submit_pool_result, setup, teardown),
     cmocka_unit_test_setup_teardown(test_block_validity_and_replays, setup, teardown),
