@@ -195,12 +195,14 @@ static json_t *rnode_json(const st_meta__rnode_t *r) {
                       : r->suspended             ? "suspended"
                       : r->online                ? "online"
                                                  : "offline";
-  return json_pack("{s:s,s:s,s:s,s:i,s:I,s:o,s:I,s:i,s:I,s:I,s:I,s:s}", "address", a, "owner",
-                   o, "mining_status", state, "node_type", (int)r->node_type, "capacity",
-                   (json_int_t)r->capacity, "deposit", jwei(r->deposit), "last_heartbeat_ms",
-                   (json_int_t)r->last_hb_ms, "score", (int)r->score, "capacity_used",
-                   (json_int_t)r->used, "capacity_free", (json_int_t)r->free_, "served_bytes",
-                   (json_int_t)r->served, "network_address", r->netaddr);
+  return json_pack("{s:s,s:s,s:s,s:i,s:I,s:o,s:I,s:i,s:I,s:I,s:I,s:s,s:I,s:I}", "address", a,
+                   "owner", o, "mining_status", state, "node_type", (int)r->node_type,
+                   "capacity", (json_int_t)r->capacity, "deposit", jwei(r->deposit),
+                   "last_heartbeat_ms", (json_int_t)r->last_hb_ms, "score", (int)r->score,
+                   "capacity_used", (json_int_t)r->used, "capacity_free", (json_int_t)r->free_,
+                   "served_bytes", (json_int_t)r->served, "network_address", r->netaddr,
+                   "audits_passed", (json_int_t)r->audits_passed, "audits_failed",
+                   (json_int_t)r->audits_failed);
 }
 
 typedef struct list_ctx {
