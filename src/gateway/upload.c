@@ -188,6 +188,23 @@ static json_t *result_json(upload_t *u, const uint8_t root[ST_HASH_LEN]) {
                    u->encrypted, "name", u->name, "content_type", u->ctype, "owner", owner);
 }
 
+/* The wallet already holds these bytes: answer with what is recorded. */
+static void stored_values(upload_t *u, const uint8_t root[ST_HASH_LEN]) {
+  st_buf_t b;
+  st_buf_init(&b, 64u << 20);
+  if (st_meta_file_get(u->f->node, root, u->who.owner, &b) == 0) {
+    Stratos__Storage__FileRecord *r = stratos__storage__file_record__unpack(NULL, b.len, b.data);
+    if (r) {
+      u->replicas = r->replicas;
+      snprintf(u->name, sizeof(u->name), "%.*s", NAME_MAX_BYTES, r->name ? r->name : "");
+      snprintf(u->ctype, sizeof(u->ctype), "%.*s", CTYPE_MAX,
+               r->content_type ? r->content_type : "");
+      stratos__storage__file_record__free_unpacked(r, NULL);
+    }
+  }
+  st_buf_free(&b);
+}
+
 typedef struct commit_ctx {
   upload_t *u;
   uint8_t root[ST_HASH_LEN];
@@ -199,6 +216,8 @@ static void on_committed(void *ud, int code, const char *log) {
   st_file_root(u->size, u->slice_size, (const uint8_t(*)[ST_HASH_LEN])u->roots, u->nslices,
                root);
   if (code == 0 || code == ST_EEXIST) {
+    if (code == ST_EEXIST)
+      stored_values(u, root);
     json_t *j = result_json(u, root);
     if (code == 0) {
       char id[ST_FILE_ID_LEN + 1];
