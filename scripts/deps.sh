@@ -10,7 +10,7 @@ mode=${1:-build}
 build_pkgs="build-essential cmake pkg-config libuv1-dev libsodium-dev liblmdb-dev
 libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libh2o-dev libssl-dev
 libwslay-dev libjansson-dev libinih-dev"
-test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 lmdb-utils"
+test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 lmdb-utils nginx-light chromium ffmpeg"
 bench_pkgs="wrk nginx-light"
 
 pkgs=$build_pkgs
