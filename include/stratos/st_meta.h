@@ -114,4 +114,10 @@ int st_meta_file_submit(struct st_node *node, const uint8_t *body, size_t len,
 int st_meta_file_result(struct st_node *node, const uint8_t txid[ST_HASH_LEN], char *log,
                         size_t cap);
 
+/* Reports a holder that served a bad block of slice root (or refused it
+ * as corrupt): a failed audit on the meta chain, which moves the slice to
+ * another holder. Repeats within a minute are not sent again. */
+int st_meta_report_holder(struct st_node *node, const uint8_t holder[ST_ADDR_LEN],
+                          const uint8_t root[ST_HASH_LEN], uint32_t block, const char *why);
+
 #endif

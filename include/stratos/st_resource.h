@@ -55,6 +55,7 @@ enum st_res_frame {
   /* on ST_CH_META, to a meta node */
   ST_RES_CHECK = 16,     /* SliceCheck */
   ST_RES_REPAIRED = 17,  /* SliceRepair, from the new holder after a pull */
+  ST_RES_LOST = 18,      /* raw: a slice root the holder's scrub found corrupt */
 };
 
 #define ST_RES_DATA_HDR 12

@@ -650,6 +650,8 @@ static void verify(dl_t *d, slot_t *s) {
           (unsigned long long)si, d->id);
   if (d->f->m_bad_blocks)
     st_metric_inc(d->f->m_bad_blocks);
+  st_meta_report_holder(d->f->node, s->holder, d->rec->slices[si].data, b,
+                        "it served a block that does not match the slice's hash list");
   for (size_t i = 0; i < ds->nholders; i++)
     if (memcmp(ds->holders[i], s->holder, ST_ADDR_LEN) == 0)
       s->tried[i] = 1;
@@ -709,6 +711,10 @@ void st_gw__download_on_block(st_gw_files_t *f, const uint8_t peer[ST_ADDR_LEN],
       stat_done(x, peer, now - s->sent_ms, code == 0);
       if (code != 0 || blen == 0 || blen > ST_FILE_BLOCK) {
         dslice_t *ds = slice_of(d, s->g / d->bps);
+        if (code == ST_ECORRUPT || code == ST_ENOENT)
+          st_meta_report_holder(f->node, peer, d->rec->slices[s->g / d->bps].data,
+                                (uint32_t)(s->g % d->bps),
+                                code == ST_ECORRUPT ? "its copy is corrupt" : "it lost its copy");
         for (size_t i = 0; i < ds->nholders; i++)
           if (memcmp(ds->holders[i], peer, ST_ADDR_LEN) == 0)
             s->tried[i] = 1;

@@ -472,6 +472,7 @@ static void meta_free(mod_t *md) {
     return;
   if (md->node->meta == m)
     md->node->meta = NULL;
+  st_meta__audit_stop(m);
   if (m->cons)
     st_cons_free(m->cons);
   if (m->hb_timer)
@@ -567,7 +568,8 @@ static int meta_start(void *state) {
   st_meta_t *m = md->m;
   if (md->send_hb) {
     uint64_t every = (uint64_t)m->gen.p.heartbeat_interval_ms;
-    uv_timer_start(m->hb_timer, on_hb_timer, every / 4 + 1, every);
+    /* The first soon after start: a restarted node is back on line at once. */
+    uv_timer_start(m->hb_timer, on_hb_timer, every < 4000 ? every / 4 + 1 : 1000, every);
   }
   if (!md->run_chain)
     return 0;
@@ -580,6 +582,8 @@ static int meta_start(void *state) {
               st_strerror(rc));
   }
   int rc = st_cons_start(m->cons);
+  if (rc == 0)
+    st_meta__audit_start(m);
   if (rc != 0)
     ST_ERROR("meta", "cannot start the meta consensus engine: %s", st_strerror(rc));
   return rc;

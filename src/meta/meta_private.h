@@ -204,6 +204,7 @@ typedef struct st_meta {
   /* Repairs the block being finalized assigned. */
   st_meta__pull_t *pulls;
   size_t npulls, pulls_cap;
+  struct st_meta__audit *audit; /* audit.c, on authorities */
 } st_meta_t;
 
 /* Opens the state (writing the genesis state on first start). */
@@ -316,6 +317,20 @@ int st_meta__slice_check(st_meta_t *m, const uint8_t peer[ST_ADDR_LEN], const ui
                          size_t len, st_buf_t *answer);
 
 void st_meta__files_free(st_meta_t *m);
+
+/* ---- audits (audit.c) ---- */
+void st_meta__audit_start(st_meta_t *m);
+void st_meta__audit_stop(st_meta_t *m);
+/* A block or hash list (ST_RES_BLOCK) a holder answered a challenge with. */
+void st_meta__audit_frame(st_meta_t *m, const uint8_t peer[ST_ADDR_LEN], const uint8_t *p,
+                          size_t n);
+/* A holder says its copy of a slice is lost (ST_RES_LOST: the root). */
+void st_meta__audit_lost(st_meta_t *m, const uint8_t peer[ST_ADDR_LEN], const uint8_t *p,
+                         size_t n);
+/* Submits an AuditResult for holder (a failure starts a repair). */
+int st_meta__audit_report(st_meta_t *m, const uint8_t holder[ST_ADDR_LEN],
+                          const uint8_t root[ST_HASH_LEN], uint32_t block, bool passed,
+                          const char *why);
 
 /* JSON-RPC file_info. */
 void st_meta__rpc_file_info(st_rpc_call_t *call, json_t *params, void *ud);

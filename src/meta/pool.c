@@ -558,5 +558,13 @@ int st_meta__files_frame(st_meta_t *m, const uint8_t peer[ST_ADDR_LEN], uint32_t
   }
   if (type == ST_RES_REPAIRED)
     return on_repaired(m, data, len);
+  if (type == ST_RES_BLOCK) {
+    st_meta__audit_frame(m, peer, data, len);
+    return 0;
+  }
+  if (type == ST_RES_LOST) {
+    st_meta__audit_lost(m, peer, data, len);
+    return 0;
+  }
   return 0; /* other frames of the channel are not ours */
 }

@@ -209,7 +209,7 @@ static void on_get(st_res__eng_t *e, const st_net_frame_t *f) {
     return;
   }
   channel = g->reply_channel ? g->reply_channel : ST_CH_GATEWAY;
-  if (channel != ST_CH_GATEWAY && channel != ST_CH_RESOURCE_REPLY) {
+  if (channel != ST_CH_GATEWAY && channel != ST_CH_RESOURCE_REPLY && channel != ST_CH_META) {
     ST_DEBUG(LOG_MOD, "BlockGet naming reply channel %u ignored", (unsigned)channel);
     stratos__storage__block_get__free_unpacked(g, NULL);
     return;

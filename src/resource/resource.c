@@ -63,9 +63,19 @@ static void on_scrub(uv_timer_t *t) {
   if (rc == 0 && bad) {
     char hex[2 * ST_HASH_LEN + 1];
     st_hex_encode(root, ST_HASH_LEN, hex, sizeof(hex));
-    ST_WARN("resource", "slice %s is corrupt or missing", hex);
+    ST_WARN("resource", "slice %s is corrupt or missing; telling the meta nodes", hex);
     if (r->m_corrupt)
       st_metric_inc(r->m_corrupt);
+    /* The meta nodes move the slice to another holder (a repair). */
+    static const uint8_t everyone[ST_ADDR_LEN];
+    st_net_out_t *out = st_net_out_new(everyone, ST_CH_META, ST_RES_LOST, root, ST_HASH_LEN);
+    if (st_net_send(r->node->bus, ST_MOD_RESOURCE, out) != 0)
+      ST_DEBUG("resource", "the lost slice was not announced");
+    if (r->node->meta) {
+      uint8_t me[ST_ADDR_LEN];
+      st_addr_from_pubkey(r->node->node_key.pk, me);
+      st_res_send(r->node, ST_MOD_RESOURCE, me, ST_CH_META, ST_RES_LOST, root, ST_HASH_LEN);
+    }
   } else if (rc != 0 && rc != ST_ENOENT) {
     ST_WARN("resource", "scrub failed: %s", st_strerror(rc));
   }

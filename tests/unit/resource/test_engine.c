@@ -756,11 +756,17 @@ static void test_serve(void **state) {
   send_get(n, f->other, 16, missing, 0, true, 0);
   assert_int_equal(block_at(n, 0, f->other, ST_CH_GATEWAY, 16, &body, &len), ST_ENOENT);
   clear_out(n);
-  /* A reply channel that is neither: no answer. */
-  send_get(n, f->other, 17, sl.root, 0, false, ST_CH_META);
+  /* A reply channel that is none of gateway, resource reply, meta (the
+   * auditors): no answer. */
+  send_get(n, f->other, 17, sl.root, 0, false, ST_CH_MEMPOOL);
   assert_int_equal(n->nout, 0);
+  /* An auditor's challenge is answered on the meta channel. */
+  send_get(n, f->other, 18, sl.root, 0, false, ST_CH_META);
+  assert_int_equal(block_at(n, 0, f->other, ST_CH_META, 18, &body, &len), 0);
+  assert_int_equal(len, BLK);
+  clear_out(n);
   stats(n, &st);
-  assert_int_equal(st.served_bytes, BLK + 10);
+  assert_int_equal(st.served_bytes, 2 * BLK + 10);
   slice_free(&sl);
 }
 
