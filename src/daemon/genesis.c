@@ -171,6 +171,13 @@ int st_daemon__dev_genesis(const char *home) {
     rc = st_daemon__genesis_add_node(g, "resource_nodes", "dev", pk, addr, "127.0.0.1:26656");
   if (rc == 0)
     rc = st_daemon__genesis_add_account(g, addr, FUNDED_BALANCE);
+  /* 1 TiB of uploads' worth of ozone, so that the dev wallet stores files
+   * from the first minute. */
+  json_t *oz = json_pack("[{s:s,s:s}]", "address", addr, "noz", "1099511627776");
+  if (rc == 0 && (!oz || json_object_set_new(g, "ozone", oz) != 0))
+    rc = ST_ENOMEM;
+  else if (rc != 0)
+    json_decref(oz);
   if (rc == 0)
     rc = st_daemon__path(p, sizeof(p), home, "config/genesis.json");
   if (rc == 0)

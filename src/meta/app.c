@@ -181,6 +181,8 @@ static int genesis_apply(const st_meta__genesis_t *g, st_chain__overlay_t *ov) {
   }
   for (size_t i = 0; i < g->nres && rc == 0; i++)
     rc = st_meta__rnode_put(ov, &g->res[i]);
+  for (size_t i = 0; i < g->noz && rc == 0; i++)
+    rc = oz_put(ov, g->oz[i].addr, g->oz[i].noz);
   return rc;
 }
 

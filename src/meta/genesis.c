@@ -243,6 +243,36 @@ static int parse_params(json_t *g, st_meta__genesis_t *out, char *err, size_t ca
   return 0;
 }
 
+/* "ozone": [{"address": "st1...", "noz": "decimal"}]: noz a wallet holds
+ * from the start (the one-node devnet grants its wallet some, so that it
+ * uploads at once). */
+static int parse_ozone(json_t *g, st_meta__genesis_t *out, char *err, size_t cap) {
+  json_t *arr = json_object_get(g, "ozone");
+  if (!arr)
+    return 0;
+  if (!json_is_array(arr) || json_array_size(arr) > MAX_RES_NODES)
+    return fail(err, cap, "ozone: must be an array of at most %d grants", MAX_RES_NODES);
+  size_t n = json_array_size(arr);
+  if (n == 0)
+    return 0;
+  if (!(out->oz = calloc(n, sizeof(*out->oz))))
+    return ST_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    json_t *e = json_array_get(arr, i), *a = json_object_get(e, "address"),
+           *v = json_object_get(e, "noz");
+    if (!json_is_string(a) || st_addr_decode(json_string_value(a), ST_HRP_WALLET,
+                                             out->oz[i].addr) != 0)
+      return fail(err, cap, "ozone[%zu].address: must be an st1... address", i);
+    if (!json_is_string(v) || st_u128_parse(json_string_value(v), &out->oz[i].noz) != 0)
+      return fail(err, cap, "ozone[%zu].noz: must be a decimal string", i);
+    for (size_t k = 0; k < i; k++)
+      if (memcmp(out->oz[k].addr, out->oz[i].addr, ST_ADDR_LEN) == 0)
+        return fail(err, cap, "ozone[%zu].address: granted twice", i);
+    out->noz = i + 1;
+  }
+  return 0;
+}
+
 int st_meta__genesis_parse(json_t *g, st_meta__genesis_t *out, char *err, size_t cap) {
   memset(out, 0, sizeof(*out));
   json_t *id = json_object_get(g, "chain_id"), *t = json_object_get(g, "genesis_time_ms");
@@ -262,6 +292,8 @@ int st_meta__genesis_parse(json_t *g, st_meta__genesis_t *out, char *err, size_t
     rc = parse_res(g, out, err, cap);
   if (rc == 0)
     rc = parse_params(g, out, err, cap);
+  if (rc == 0)
+    rc = parse_ozone(g, out, err, cap);
   if (rc != 0 && rc != ST_ENOENT)
     st_meta__genesis_free(out);
   return rc;
@@ -270,6 +302,9 @@ int st_meta__genesis_parse(json_t *g, st_meta__genesis_t *out, char *err, size_t
 void st_meta__genesis_free(st_meta__genesis_t *g) {
   free(g->auth.v);
   free(g->res);
+  free(g->oz);
+  g->oz = NULL;
+  g->noz = 0;
   g->auth.v = NULL;
   g->auth.n = 0;
   g->res = NULL;

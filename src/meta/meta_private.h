@@ -110,6 +110,11 @@ typedef struct st_meta__genesis {
   st_cons_valset_t auth;    /* equal powers, sorted by address */
   size_t nres;
   st_meta__rnode_t *res;
+  size_t noz;               /* "ozone": noz granted at genesis */
+  struct st_meta__grant {
+    uint8_t addr[ST_ADDR_LEN];
+    st_u128 noz;
+  } *oz;
 } st_meta__genesis_t;
 
 /* Reads the meta chain's part of genesis.json: meta_nodes (authorities),
