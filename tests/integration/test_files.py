@@ -1071,37 +1071,8 @@ class FilesTest(NodeTestCase):
         status, _, b = self.download(file_id(data))
         self.expect_error(status, b, 404)
 
-        # A body shorter than its Content-Length: nothing recorded or charged.
         before_list = [f["id"] for f in self.listing(self.owner)]
         before = self.balance()
-        partial = os.urandom(SLICE + 1000)
-        s = socket.create_connection(("127.0.0.1", self.gw.gateway_port), timeout=60)
-        try:
-            s.sendall(("POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s"
-                       "\r\nContent-Length: %d\r\n\r\n" % (self.token, 3 * SLICE)).encode())
-            s.sendall(partial)
-            s.shutdown(socket.SHUT_WR)
-            answer = b""
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    answer += chunk
-            except OSError:
-                pass
-        finally:
-            s.close()
-        if answer:
-            self.assertRegex(answer.split(b"\r\n", 1)[0], rb"^HTTP/1\.1 400 ", answer[:300])
-        h0 = self.gw.result("meta_status")["height"]
-        wait_for("three more meta blocks",
-                 lambda: self.gw.result("meta_status")["height"] >= h0 + 3, 30)
-        self.assertEqual([f["id"] for f in self.listing(self.owner)], before_list)
-        self.assertEqual(self.balance(), before)
-        for cand in (partial, partial[:SLICE]):
-            status, _, b = self.download(file_id(cand))
-            self.expect_error(status, b, 404)
 
         # Unknown and malformed ids.
         status, _, b = self.download("ab" * 32)
@@ -1171,6 +1142,43 @@ class FilesTest(NodeTestCase):
             self.assertEqual((status, hdrs.get("Content-Range")), want, value)
             if status in (200, 206):
                 self.assertEqual(b, data, value)
+
+    def test_07b_short_body_answered_400_recorded_nowhere(self):
+        """A body shorter than its Content-Length (the client stops
+        sending and half-closes): 400 (docs/storage.md), and nothing
+        recorded or charged."""
+        before_list = [f["id"] for f in self.listing(self.owner)]
+        before = self.balance()
+        partial = os.urandom(SLICE + 1000)
+        s = socket.create_connection(("127.0.0.1", self.gw.gateway_port), timeout=60)
+        try:
+            s.sendall(("POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s"
+                       "\r\nContent-Length: %d\r\n\r\n" % (self.token, 3 * SLICE)).encode())
+            s.sendall(partial)
+            s.shutdown(socket.SHUT_WR)
+            answer = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    answer += chunk
+            except OSError:
+                pass
+        finally:
+            s.close()
+        h0 = self.gw.result("meta_status")["height"]
+        wait_for("three more meta blocks",
+                 lambda: self.gw.result("meta_status")["height"] >= h0 + 3, 30)
+        self.assertEqual([f["id"] for f in self.listing(self.owner)], before_list)
+        self.assertEqual(self.balance(), before)
+        for cand in (partial, partial[:SLICE]):
+            status, _, b = self.download(file_id(cand))
+            self.expect_error(status, b, 404)
+        self.assertRegex(answer.split(b"\r\n", 1)[0], rb"^HTTP/1\.1 400 ",
+                         "POST /v1/files with Content-Length %d and %d bytes of body, then "
+                         "a half-close: want 400, got %r" % (3 * SLICE, len(partial),
+                                                            answer[:300]))
 
     # -- holders killed -----------------------------------------------------
 
