@@ -44,7 +44,7 @@ REPLICAS = 3                # params.meta.replicas_default
 REPLICAS_MIN, REPLICAS_MAX = 1, 6
 NOZ_PER_BYTE = 7            # params.meta.upload_noz_per_byte
 BIG = os.environ.get("STRATOS_BIG_TESTS") == "1"
-MAX_FILE = ((1 << 30) if BIG else (64 << 20)) + 8 * MiB  # params.meta.max_file_bytes
+MAX_FILE = ((1 << 30) if BIG else (128 << 20)) + 8 * MiB  # params.meta.max_file_bytes
 GC_GRACE_MS = 1000          # params.meta.gc_grace_ms
 OFFLINE_AFTER_MS = 4000
 HEARTBEAT_MS = 500
@@ -589,6 +589,34 @@ class FilesTest(NodeTestCase):
                         self.assertEqual(f.read(), data[k * SLICE:(k + 1) * SLICE],
                                          "slice %d on node%d differs" % (k, i))
 
+    def keep_gateway_up(self):
+        """Registers a cleanup that restarts the gateway node if the test
+        left it dead, so that one crash does not fail the tests after it."""
+        def revive():
+            if not self.gw.alive():
+                self.gw = type(self).gw = self.net.start(0)
+                self.wait_online([i for i in self.res if self.net.nodes[i].alive()])
+        self.addCleanup(revive)
+
+    def assertGatewayAlive(self, what):
+        time.sleep(0.5)  # a crash after the answer shows within moments
+        self.assertTrue(self.gw.alive(), "the gateway node died after %s (exit %s):\n%s"
+                        % (what, self.gw.proc.poll(), "\n".join(
+                            l for l in self.gw.stderr_text().splitlines()[-60:]
+                            if "consensus/" not in l)))
+        status, _, body = self.req("GET", "/healthz")
+        self.assertEqual(status, 200, body)
+
+    def missing_copies(self, inf):
+        """(copies named by /info, those not on their holder's disk)."""
+        disk = {i: set(self.slice_files(i)) for i in self.res}
+        named = missing = 0
+        for s in inf["slices"]:
+            for h in s["holders"]:
+                named += 1
+                missing += s["root"] not in disk[self.node_index[h]]
+        return named, missing
+
     def standard_files(self):
         """The five files of test_01, uploaded once for the tests that use
         them: {key: (data, doc, charged)}."""
@@ -728,6 +756,29 @@ class FilesTest(NodeTestCase):
         status, hdrs, body = self.download(doc["id"])
         self.assertEqual((status, body == data), (200, True))
         self.assertEqual(hdrs.get("Content-Type"), "text/plain")
+
+    # -- an upload that lasts longer than gc_grace_ms ---------------------------
+
+    def test_02b_upload_longer_than_gc_grace_kept(self):
+        """96 MiB take the gateway a few seconds to slice and place, longer
+        than gc_grace_ms (1 s here; an hour by default, which a large file
+        over a slow link outlasts too): the slices stored first must not be
+        collected before the file is recorded."""
+        self.keep_gateway_up()
+        data = os.urandom(96 * MiB)
+        doc, charged = self.put(data, name="long.bin")
+        # Deleted after the test: slices lost here would keep the meta
+        # chain repairing (and the later tests waiting).
+        self.addCleanup(self.req, "DELETE", "/v1/files/" + doc["id"], None, self.auth)
+        self.assertEqual(charged, len(data) * REPLICAS * NOZ_PER_BYTE)
+        inf = self.info(doc["id"])
+        time.sleep(3 * GC_GRACE_MS / 1000)  # a few collection rounds
+        named, missing = self.missing_copies(inf)
+        self.assertEqual(missing, 0, "right after the 201 and 3 s on, %d of the %d slice copies "
+                         "/info names are gone from their holders' disks" % (missing, named))
+        status, _, body = self.download(doc["id"])
+        self.assertEqual(status, 200, body[:300])
+        self.assertEqual(hashlib.sha256(body).hexdigest(), hashlib.sha256(data).hexdigest())
 
     # -- Range requests against nginx ---------------------------------------
 
@@ -1315,6 +1366,37 @@ class FilesTest(NodeTestCase):
         finally:
             c.close()
         self.assertEqual((n, got.hexdigest()), (total, sha.hexdigest()))
+
+    # -- a slice lost on every holder ---------------------------------------
+
+    def test_11_lost_slice_answers_error_node_survives(self):
+        """Every copy of one slice gone from the holders' disks: ranges
+        elsewhere are served, ranges in it get a JSON error, a whole GET
+        fails cleanly, and the gateway node stays up."""
+        self.keep_gateway_up()
+        data = random.Random(111).randbytes(3 * SLICE + 5)
+        doc, _ = self.put(data, name="lost.bin")
+        fid = doc["id"]
+        inf = self.info(fid)
+        lost = inf["slices"][1]
+        for h in lost["holders"]:
+            os.remove(self.slice_files(self.node_index[h])[lost["root"]])
+        status, _, body = self.download(fid, {"Range": "bytes=10-19"})
+        self.assertEqual((status, body), (206, data[10:20]))
+        status, _, body = self.download(fid, {"Range": "bytes=%d-%d" % (SLICE + 5, SLICE + 9)})
+        self.assertIn(status, (502, 503, 504), body[:300])
+        self.expect_error(status, body, status)
+        self.assertGatewayAlive("a range in the lost slice")
+        try:
+            status, _, body = self.download(fid)
+            self.assertNotEqual((status, body), (200, data))
+        except AssertionError as e:  # the stream cut where the slice is lost
+            if "no HTTP response" not in str(e) and "IncompleteRead" not in str(e):
+                raise
+        self.assertGatewayAlive("GET of a file with a lost slice")
+        mdata, mdoc, _ = self.standard_files()["multi"]
+        status, _, body = self.download(mdoc["id"])
+        self.assertEqual((status, body == mdata), (200, True))
 
 
 HUGE_CASES = ["bytes=0-%d" % h for h in HUGE] + ["bytes=-%d" % h for h in HUGE] + \
