@@ -11,7 +11,9 @@ files are sealed on disk and shared through links with passwords and
 expiry; a corrupted slice on one holder never reaches a client and the
 scrub counts it; bad requests get their documented status; a holder
 killed is replaced; a gateway killed mid-upload records and charges
-nothing.
+nothing; an upload that outlasts gc_grace_ms keeps its slices; a slice
+lost on every holder gets an error answer and the gateway stays up.
+About 75 s under the sanitizers on two cores.
 
 Python standard library only. nginx, chromium and ffmpeg come from
 scripts/deps.sh test. test_10 (a 1 GiB upload) runs only with
