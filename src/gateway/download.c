@@ -101,6 +101,12 @@ struct dl {
   uint8_t *out;                    /* the bytes h2o is sending */
   dslice_t sl[2];
   uint64_t sent_bytes;
+  /* A download is never freed inside a callback that may still use it:
+   * gone (the request is disposed) and dead (cut short) downloads are
+   * finished by the fetch's `later` timer. */
+  bool gone, dead, dead_sent;
+  int dead_status;
+  char dead_msg[160];
   struct dl *next;
 };
 
@@ -126,7 +132,7 @@ typedef struct st_gw__fetch {
   uint64_t clock;
   hstat_t stats[HOLDER_STATS];
   size_t nstats;
-  uv_timer_t *tick;
+  uv_timer_t *tick, *later;
 } fetch_t;
 
 static uint64_t now_ms(void) {
@@ -146,10 +152,13 @@ static void on_tick(uv_timer_t *t);
 static fetch_t *fx(st_gw_files_t *f) {
   if (!f->fetch) {
     if (!(f->fetch = calloc(1, sizeof(*f->fetch))) ||
-        !(f->fetch->tick = malloc(sizeof(*f->fetch->tick))))
+        !(f->fetch->tick = malloc(sizeof(*f->fetch->tick))) ||
+        !(f->fetch->later = malloc(sizeof(*f->fetch->later))))
       abort();
     uv_timer_init(f->node->loop, f->fetch->tick);
     f->fetch->tick->data = f;
+    uv_timer_init(f->node->loop, f->fetch->later);
+    f->fetch->later->data = f;
     f->fetch->cache_max = f->node->cfg.gw_cache_bytes;
   }
   return f->fetch;
@@ -396,13 +405,25 @@ static void dl_free(dl_t *d) {
   free(d);
 }
 
+static void on_later(uv_timer_t *t);
+
+static void later(dl_t *d) {
+  fetch_t *x = fx(d->f);
+  if (!uv_is_active((uv_handle_t *)x->later))
+    uv_timer_start(x->later, on_later, 0, 0);
+}
+
 static void on_req_gone(void *obj) {
   dl_ref_t *r = obj;
   if (r->d) {
     r->d->ref = NULL;
-    dl_free(r->d);
+    r->d->req = NULL;
+    r->d->gone = true;
+    later(r->d);
   }
 }
+
+static bool alive(const dl_t *d) { return !d->gone && !d->dead; }
 
 static void on_stop(h2o_generator_t *g, h2o_req_t *req) {
   (void)g;
@@ -479,15 +500,40 @@ static void start_response(dl_t *d, h2o_generator_t *gen) {
 /* Cuts a download short: an error answer before the headers, a short
  * body after them. */
 static void abort_dl(dl_t *d, int status, const char *msg) {
+  if (!alive(d))
+    return;
   ST_INFO("gateway", "download of %s stopped: %s", d->id, msg);
-  h2o_req_t *req = d->req;
-  if (!d->started) {
-    st_gw__fail(req, status, "%s", msg);
-  } else {
-    h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
-  }
-  /* The request's pool destructor frees d. */
+  d->dead = true;
+  d->dead_status = status;
+  snprintf(d->dead_msg, sizeof(d->dead_msg), "%s", msg);
   d->g_end = d->g_next_send; /* nothing more to do */
+  later(d);
+}
+
+/* Answers cut-short downloads and frees those whose request is gone, one
+ * at a time from the list's head (an answer may dispose its request). */
+static void on_later(uv_timer_t *t) {
+  st_gw_files_t *f = t->data;
+  fetch_t *x = fx(f);
+  for (bool again = true; again;) {
+    again = false;
+    for (dl_t *d = x->list; d; d = d->next) {
+      if (d->gone) {
+        dl_free(d);
+        again = true;
+        break;
+      }
+      if (d->dead && !d->dead_sent && d->req) {
+        d->dead_sent = true;
+        if (!d->started)
+          st_gw__fail(d->req, d->dead_status, "%s", d->dead_msg);
+        else
+          h2o_send(d->req, NULL, 0, H2O_SEND_STATE_ERROR);
+        again = true;
+        break;
+      }
+    }
+  }
 }
 
 static void on_proceed(h2o_generator_t *g, h2o_req_t *req);
@@ -506,7 +552,7 @@ static void ask_blocks(dl_t *d);
 
 /* Sends the next verified block if h2o is ready for it. */
 static void send_ready(dl_t *d) {
-  if (d->sending || d->g_next_send >= d->g_end)
+  if (!alive(d) || d->sending || d->g_next_send >= d->g_end)
     return;
   slot_t *s = &d->slots[d->g_next_send % WINDOW];
   if (s->g != d->g_next_send || !s->verified)
@@ -556,6 +602,8 @@ static void send_ready(dl_t *d) {
 static void on_proceed(h2o_generator_t *g, h2o_req_t *req) {
   dl_t *d = (dl_t *)g;
   (void)req;
+  if (d->gone)
+    return;
   d->sending = false;
   free(d->out);
   d->out = NULL;
@@ -611,16 +659,15 @@ static void ask_blocks(dl_t *d) {
     memset(s, 0, sizeof(*s));
     s->g = d->g_next_ask++;
     ask_one(d, s);
-    if (d->g_end == d->g_next_send)
-      return; /* aborted */
+    if (!alive(d))
+      return; /* cut short */
   }
 }
 
 /* Starts a download's fetching, and sends what the cache had. */
 static void begin(dl_t *d) {
   ask_blocks(d);
-  if (d->g_end != d->g_next_send)
-    send_ready(d);
+  send_ready(d);
 }
 
 /* Checks a slot whose block came, once its slice's hash list is here. */
@@ -691,7 +738,7 @@ void st_gw__download_on_block(st_gw_files_t *f, const uint8_t peer[ST_ADDR_LEN],
       h->hashes = hs;
       h->pending = false;
       for (dl_t *d = x->list; d; d = d->next)
-        for (size_t k = 0; k < WINDOW; k++)
+        for (size_t k = 0; k < WINDOW && alive(d); k++)
           if (d->slots[k].data && !d->slots[k].verified) {
             verify(d, &d->slots[k]);
             send_ready(d);
@@ -704,7 +751,7 @@ void st_gw__download_on_block(st_gw_files_t *f, const uint8_t peer[ST_ADDR_LEN],
     return;
   }
   for (dl_t *d = x->list; d; d = d->next)
-    for (size_t k = 0; k < WINDOW; k++) {
+    for (size_t k = 0; k < WINDOW && alive(d); k++) {
       slot_t *s = &d->slots[k];
       if (s->req != req || s->data || memcmp(s->holder, peer, ST_ADDR_LEN) != 0)
         continue;
@@ -744,6 +791,8 @@ static void on_tick(uv_timer_t *t) {
     /* Find a download that needs it, to know the holders. */
     for (dl_t *d = x->list; d; d = d->next) {
       bool needs = false;
+      if (!alive(d))
+        continue;
       for (uint64_t s = d->g_next_send / d->bps; s <= (d->g_end - 1) / d->bps && !needs; s++)
         needs = s < d->rec->n_slices && memcmp(d->rec->slices[s].data, h->root, ST_HASH_LEN) == 0;
       if (needs) {
@@ -763,7 +812,7 @@ static void on_tick(uv_timer_t *t) {
   }
   for (dl_t *d = x->list, *next; d; d = next) {
     next = d->next;
-    for (size_t k = 0; k < WINDOW && d->g_next_send < d->g_end; k++) {
+    for (size_t k = 0; k < WINDOW && alive(d) && d->g_next_send < d->g_end; k++) {
       slot_t *s = &d->slots[k];
       if (s->data && !s->verified) {
         verify(d, s); /* its hash list may have to be asked again */
@@ -1044,6 +1093,7 @@ void st_gw__downloads_free(st_gw_files_t *f) {
   while (x->lru_tail)
     cache_evict(x, x->lru_tail);
   uv_close((uv_handle_t *)x->tick, (uv_close_cb)free);
+  uv_close((uv_handle_t *)x->later, (uv_close_cb)free);
   free(x);
   f->fetch = NULL;
 }

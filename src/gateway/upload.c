@@ -84,6 +84,16 @@ struct upload {
   uint8_t (*roots)[ST_HASH_LEN];
   /* receipts per slice: replicas entries of node || signature */
   uint8_t (*receipts)[ST_ADDR_LEN + ST_SIG_LEN];
+  /* Slices stored so far: their block hashes, to claim them again on
+   * their holders until the file is recorded (holders drop slices no file
+   * claimed for gc_grace_ms). */
+  struct kept {
+    uint8_t root[ST_HASH_LEN];
+    uint64_t size;
+    uint32_t nblocks;
+    uint8_t (*hashes)[ST_HASH_LEN];
+  } *kept;
+  uint64_t claim_every_ms, last_claim_ms;
   slice_t slices[ACTIVE_SLICES];
   unsigned works;               /* worker jobs in flight */
   bool failed, committing, finished;
@@ -135,6 +145,9 @@ static void maybe_free(upload_t *u) {
     free_slice(&u->slices[i]);
   free(u->roots);
   free(u->receipts);
+  for (uint64_t i = 0; u->kept && i < u->nslices; i++)
+    free(u->kept[i].hashes);
+  free(u->kept);
   sodium_memzero(u->key, sizeof(u->key));
   uv_close((uv_handle_t *)u->tick, (uv_close_cb)free);
   free(u);
@@ -408,6 +421,12 @@ static void slice_done(slice_t *s) {
       memcpy(r + ST_ADDR_LEN, s->h[i].sig, ST_SIG_LEN);
     }
   memcpy(u->roots[s->index], s->root, ST_HASH_LEN);
+  struct kept *kp = &u->kept[s->index];
+  memcpy(kp->root, s->root, ST_HASH_LEN);
+  kp->size = s->len;
+  kp->nblocks = s->nblocks;
+  kp->hashes = s->hashes;
+  s->hashes = NULL;
   free_slice(s);
   u->active--;
   u->done_slices++;
@@ -489,9 +508,51 @@ void st_gw__upload_on_peer(st_gw_files_t *f, const uint8_t peer[ST_ADDR_LEN], bo
     }
 }
 
+/* Offers a stored slice to its holder again: the holder answers at once
+ * (the ack matches no transfer and is ignored) and counts it as claimed
+ * now, so its garbage collection leaves it alone. */
+static void claim(upload_t *u, const uint8_t node[ST_ADDR_LEN], const uint8_t root[ST_HASH_LEN],
+                  uint64_t size, const uint8_t (*hashes)[ST_HASH_LEN], uint32_t nblocks) {
+  Stratos__Storage__SliceOffer o;
+  stratos__storage__slice_offer__init(&o);
+  o.xfer = st_gw__next_id(u->f);
+  o.root.data = (uint8_t *)(uintptr_t)root;
+  o.root.len = ST_HASH_LEN;
+  o.size = size;
+  o.blocks.data = (uint8_t *)(uintptr_t)hashes;
+  o.blocks.len = (size_t)nblocks * ST_HASH_LEN;
+  size_t n = stratos__storage__slice_offer__get_packed_size(&o);
+  uint8_t *b = malloc(n);
+  if (!b)
+    abort();
+  stratos__storage__slice_offer__pack(&o, b);
+  st_gw__to_holder(u->f, node, ST_RES_OFFER, b, n, NULL, 0);
+  free(b);
+}
+
+static void claim_all(upload_t *u) {
+  for (uint64_t i = 0; i < u->nslices; i++) {
+    const struct kept *k = &u->kept[i];
+    for (uint32_t r = 0; k->hashes && r < u->replicas; r++)
+      claim(u, u->receipts[i * u->replicas + r], k->root, k->size,
+            (const uint8_t(*)[ST_HASH_LEN])k->hashes, k->nblocks);
+  }
+  for (size_t i = 0; i < ACTIVE_SLICES; i++) {
+    slice_t *s = &u->slices[i];
+    for (size_t k = 0; s->transferring && k < s->nh; k++)
+      if (s->h[k].done)
+        claim(u, s->h[k].node, s->root, s->len, (const uint8_t(*)[ST_HASH_LEN])s->hashes,
+              s->nblocks);
+  }
+}
+
 static void on_tick(uv_timer_t *t) {
   upload_t *u = t->data;
   uint64_t now = now_ms();
+  if (now - u->last_claim_ms >= u->claim_every_ms) {
+    u->last_claim_ms = now;
+    claim_all(u);
+  }
   for (size_t i = 0; i < ACTIVE_SLICES && !u->finished; i++) {
     slice_t *s = &u->slices[i];
     for (size_t k = 0; s->transferring && k < s->nh && !u->finished; k++) {
@@ -746,8 +807,11 @@ int st_gw__upload_handler(h2o_req_t *req, const st_http_match_t *m, void *ud) {
   u->nslices = st_file_slices(size, u->slice_size);
   u->roots = calloc(u->nslices ? u->nslices : 1, ST_HASH_LEN);
   u->receipts = calloc(u->nslices ? u->nslices * replicas : 1, ST_ADDR_LEN + ST_SIG_LEN);
+  u->kept = calloc(u->nslices ? u->nslices : 1, sizeof(*u->kept));
+  u->claim_every_ms = sp.gc_grace_ms / 3 > 250 ? sp.gc_grace_ms / 3 : 250;
+  u->last_claim_ms = now_ms();
   u->tick = malloc(sizeof(*u->tick));
-  if (!u->roots || !u->receipts || !u->tick)
+  if (!u->roots || !u->receipts || !u->kept || !u->tick)
     abort();
   uv_timer_init(f->node->loop, u->tick);
   u->tick->data = u;
