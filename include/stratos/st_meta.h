@@ -120,4 +120,39 @@ int st_meta_file_result(struct st_node *node, const uint8_t txid[ST_HASH_LEN], c
 int st_meta_report_holder(struct st_node *node, const uint8_t holder[ST_ADDR_LEN],
                           const uint8_t root[ST_HASH_LEN], uint32_t block, const char *why);
 
+/* ---- Proof-of-Traffic (docs/traffic.md) ---- */
+
+/* The meta epoch by this node's clock, and when it ends (wall-clock ms;
+ * ends_ms may be NULL). ST_ENOENT when this node runs no meta chain. */
+int st_meta_epoch(struct st_node *node, uint64_t *epoch, int64_t *ends_ms);
+
+/* A traffic receipt: what a receiver of bytes says it got from server. */
+typedef struct st_meta_receipt {
+  uint8_t server[ST_ADDR_LEN];   /* the node that served the bytes */
+  uint8_t payer[ST_ADDR_LEN];    /* the wallet whose noz pays */
+  uint8_t file[ST_HASH_LEN];     /* the file root */
+  uint32_t kind;                 /* 0 download, 1 repair, 2 audit */
+  uint64_t epoch;                /* the meta epoch of the bytes */
+  uint8_t session[16];           /* random, per receiver, server and request */
+  uint64_t bytes;                /* cumulative within the session */
+  int64_t time_ms;
+  uint8_t signer[ST_PUBKEY_LEN]; /* filled by st_meta_receipt_read */
+} st_meta_receipt_t;
+
+/* Signs r with kp (ST_DOM_RECEIPT, meta_chain_id) and appends the
+ * encoded Receipt to out. */
+int st_meta_receipt_sign(const st_keypair_t *kp, const char *meta_chain_id,
+                         const st_meta_receipt_t *r, st_buf_t *out);
+/* Decodes an encoded Receipt (at most 512 bytes; its signature is not
+ * checked: the meta chain does that). ST_E2BIG or ST_EPARSE. */
+int st_meta_receipt_read(const uint8_t *p, size_t n, st_meta_receipt_t *out);
+/* A serving node's submission of n encoded Receipts (1..1024): a MetaTx
+ * carrying a ReceiptSubmit signed by kp, appended to out. */
+int st_meta_receipts_tx(const st_keypair_t *kp, const char *meta_chain_id,
+                        const uint8_t *const *rcpts, const size_t *lens, size_t n,
+                        st_buf_t *out);
+/* Hands such a tx to this node's meta chain (pooled and passed on to the
+ * other meta nodes). ST_ENOENT when this node runs none. */
+int st_meta_receipts_submit(struct st_node *node, const uint8_t *tx, size_t len);
+
 #endif

@@ -3,7 +3,8 @@
  * A meta block applies, first, the value chain's events of the value
  * heights after the last one it applied (a ValueSync tx naming the new
  * value height and the hash of those events), then resource nodes'
- * heartbeats, then the authorities' file txs (files.c). Every meta node is also a value-chain full node and reads
+ * heartbeats, then the authorities' file txs (files.c) and serving
+ * nodes' traffic receipts (traffic.c). Every meta node is also a value-chain full node and reads
  * the events from its own value state: a block naming a value height this
  * node has not committed yet cannot be judged (ST_EAGAIN: the engine asks
  * again later and never halts over it), and a block whose events hash
@@ -15,8 +16,9 @@
  * and the engine gets the new set (equal weights) two heights later.
  *
  * After the txs, resource nodes whose last heartbeat is older than
- * offline_after (by block time) go offline, and the slices of lost
- * holders get repairs. */
+ * offline_after (by block time) go offline, the slices of lost holders
+ * get repairs, and the first block of a new epoch commits the volume
+ * reports of the finished ones. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #include <stratos/st_log.h>
 #include "meta/meta_private.h"
 #include "meta.pb-c.h"
+#include "traffic.pb-c.h"
 
 #define U128_MAX (~(st_u128)0)
 #define RNODE_FIXED (32 + 20 + 4 + 8 + 16 + 8 + 8 + 4 + 32 + 1)
@@ -256,6 +259,7 @@ void st_meta__close(st_meta_t *m) {
   m->hbs = NULL;
   m->nhbs = 0;
   st_meta__files_free(m);
+  st_meta__traffic_free(m);
   st_meta__genesis_free(&m->gen);
 }
 
@@ -516,6 +520,12 @@ static int run_txs(st_meta_t *m, st_txn_t *txn, st_chain__overlay_t *ov, st_meta
       }
     } else if (t->tx_case == STRATOS__META__META_TX__TX_FILE) {
       rc = st_meta__ftx_block(m, ov, b, t->file, log, sizeof(log));
+    } else if (t->tx_case == STRATOS__META__META_TX__TX_RECEIPTS) {
+      st_meta__tstat_t scratch = {0, 0};
+      rc = st_meta__rcpt_block(m, ov, b, t->receipts, apply ? st_meta__traffic_stat(m) : &scratch,
+                               log, sizeof(log));
+      if (rc == 0 && apply)
+        rc = st_meta__traffic_done(m, txs[i], lens[i]);
     } else {
       rc = ST_EINVAL;
       snprintf(log, sizeof(log), "empty meta tx");
@@ -602,6 +612,8 @@ int st_meta__app_propose(void *ud, int64_t height, size_t max_bytes, size_t max_
   }
   if (rc == 0)
     rc = st_meta__files_propose(m, &ov, max_bytes, max_txs, &bytes, out);
+  if (rc == 0)
+    rc = st_meta__traffic_propose(m, max_bytes, max_txs, &bytes, out);
   st_buf_free(&b);
   st_chain__ov_free(&ov);
   st_txn_abort(txn);
@@ -709,11 +721,15 @@ int st_meta__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
   m->pend_height = b->height;
   st_meta__blk_t fb = {.height = b->height, .time_ms = b->time_ms, .results = true};
   memcpy(fb.hash, b->hash, ST_HASH_LEN);
+  st_meta__traffic_begin(m);
   rc = run_txs(m, txn, &ov, &fb, b->ntxs, b->txs, b->tx_lens, true, &a);
   if (rc == 0)
     rc = offline_sweep(m, &ov, b->time_ms);
   if (rc == 0)
     rc = st_meta__files_end_block(m, &ov, &fb);
+  size_t reported = 0;
+  if (rc == 0)
+    rc = st_meta__traffic_end_block(m, &ov, &fb, &reported);
   st_meta__blk_done(&fb);
   if (rc == 0 && a.auth_changed) {
     int arc = auth_set(&ov, next);
@@ -746,6 +762,7 @@ int st_meta__app_finalize(void *ud, st_txn_t *txn, const st_cons_block_t *b,
     m->npend = 0;
     m->npulls = 0;
     m->pend_height = 0;
+    st_meta__traffic_begin(m);
   }
   if (rc != 0 && rc != ST_EAGAIN)
     ST_ERROR("meta", "cannot finalize meta height %lld: %s", (long long)b->height,
@@ -759,6 +776,7 @@ void st_meta__app_committed(void *ud, int64_t height) {
   m->last_height = height;
   if (st_txn_begin(m->store, false, &txn) != 0) {
     st_meta__files_committed(m, height);
+    st_meta__traffic_committed(m, height);
     return;
   }
   st_chain__overlay_t ov;
@@ -777,13 +795,14 @@ void st_meta__app_committed(void *ud, int64_t height) {
   st_chain__ov_free(&ov);
   st_txn_abort(txn);
   st_meta__files_committed(m, height);
+  st_meta__traffic_committed(m, height);
 }
 
 bool st_meta__app_has_txs(void *ud) {
   st_meta_t *m = ud;
   st_txn_t *txn;
   int64_t applied = 0, hv = 0;
-  if (m->nhbs || st_meta__files_pending(m))
+  if (m->nhbs || st_meta__files_pending(m) || st_meta__traffic_pending(m))
     return true;
   if (st_txn_begin(m->store, false, &txn) != 0)
     return false;

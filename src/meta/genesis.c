@@ -137,12 +137,14 @@ void st_meta__params_defaults(st_meta__params_t *p) {
   p->max_file_bytes = 68719476736ULL; /* 64 GiB */
   p->gc_grace_ms = 3600000;
   p->audit_interval_ms = 60000;
+  p->epoch_ms = 600000;
+  p->download_noz_per_byte = 1;
 }
 
 json_t *st_meta_default_params(void) {
   st_meta__params_t p;
   st_meta__params_defaults(&p);
-  return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "offline_after_ms",
+  return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "offline_after_ms",
                    (json_int_t)p.offline_after_ms, "heartbeat_interval_ms",
                    (json_int_t)p.heartbeat_interval_ms, "max_sync_heights",
                    (json_int_t)p.max_sync_heights, "slice_size", (json_int_t)p.slice_size,
@@ -150,7 +152,9 @@ json_t *st_meta_default_params(void) {
                    (json_int_t)p.replicas_min, "replicas_max", (json_int_t)p.replicas_max,
                    "upload_noz_per_byte", (json_int_t)p.upload_noz_per_byte, "max_file_bytes",
                    (json_int_t)p.max_file_bytes, "gc_grace_ms", (json_int_t)p.gc_grace_ms,
-                   "audit_interval_ms", (json_int_t)p.audit_interval_ms);
+                   "audit_interval_ms", (json_int_t)p.audit_interval_ms, "epoch_ms",
+                   (json_int_t)p.epoch_ms, "download_noz_per_byte",
+                   (json_int_t)p.download_noz_per_byte);
 }
 
 /* The fields of params.meta with their ranges. */
@@ -174,6 +178,8 @@ static const pfield_t PFIELDS[] = {
   {"max_file_bytes", 0, JSON_INT_MAX},
   {"gc_grace_ms", 1000, 30LL * 86400000},
   {"audit_interval_ms", 1000, 86400000},
+  {"epoch_ms", 1000, 86400000},
+  {"download_noz_per_byte", 0, 1000000000000LL},
 };
 
 static int parse_params(json_t *g, st_meta__genesis_t *out, char *err, size_t cap) {
@@ -229,6 +235,10 @@ static int parse_params(json_t *g, st_meta__genesis_t *out, char *err, size_t ca
     p->gc_grace_ms = v[9];
   if (v[10] >= 0)
     p->audit_interval_ms = v[10];
+  if (v[11] >= 0)
+    p->epoch_ms = v[11];
+  if (v[12] >= 0)
+    p->download_noz_per_byte = (uint64_t)v[12];
   if (p->heartbeat_interval_ms >= p->offline_after_ms)
     return fail(err, cap, "params.meta.heartbeat_interval_ms: must be shorter than "
                           "offline_after_ms");

@@ -10,7 +10,9 @@
  * travel on the same channel (frame type 2), and holders' SliceCheck
  * and SliceRepair frames arrive on the meta channel (pool.c). The
  * JSON-RPC methods read the meta state: meta_status, ozone_balance,
- * resource_status, broadcast_heartbeat, placement, file_info. */
+ * resource_status, broadcast_heartbeat, placement, file_info, and the
+ * traffic ones (traffic.c): epoch, volume_report, earnings. Receipt
+ * submissions travel on the meta mempool channel as frame type 3. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -462,6 +464,7 @@ static void rpc_register(st_meta_t *m, st_rpc_t *rpc) {
   for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
     if (st_rpc_register(rpc, t[i].name, t[i].fn, m) != 0)
       ST_WARN("meta", "cannot register %s", t[i].name);
+  st_meta__traffic_rpc(m, rpc);
 }
 
 /* ---- hooks ---- */
@@ -602,6 +605,9 @@ static void on_mempool_frame(mod_t *md, const st_net_frame_t *f) {
   if (f->type == ST_META__FRAME_FILE) {
     rc = st_meta__ftx_receive(md->m, f->data, f->len, f->peer, log, sizeof(log));
     what = "file tx";
+  } else if (f->type == ST_META__FRAME_RCPT) {
+    rc = st_meta__rcpt_receive(md->m, f->data, f->len, f->peer, log, sizeof(log));
+    what = "receipt submission";
   } else {
     rc = st_meta__hb_submit(md->m, f->data, f->len, log, sizeof(log));
     what = "heartbeat";

@@ -19,6 +19,7 @@
 #include <stratos/st_consensus.h>
 #include <stratos/st_node.h>
 #include <stratos/st_reqauth.h>
+#include <stratos/st_rpc.h>
 #include "chain/mods.h"
 
 #define ST_META__SP_OZONE ST_CHAIN__SP_ACCT
@@ -41,6 +42,11 @@ enum {
   ST_META__K_LOST = 'Z',     /* node(20) -> last root examined (0 or 32 bytes) */
   ST_META__K_TXID = 'X',     /* file tx id(32) -> height(8): applied */
   ST_META__K_TXID_DUE = 'Y', /* block time(8) txid(32) -> "": when X may go */
+  /* Proof-of-Traffic (traffic.c). */
+  ST_META__K_SESSION = 'T',  /* session(16) -> server(20) epoch(8) counted bytes(8) */
+  ST_META__K_VOLUME = 'E',   /* epoch(8) node(20) -> noz (16) */
+  ST_META__K_REPORT = 'U',   /* epoch(8) -> an encoded VolumeReport */
+  ST_META__K_EPOCH = 'K',    /* "K" -> the first epoch not yet reported (8) */
 };
 
 #define ST_META__SCORE_START 10000
@@ -61,6 +67,9 @@ typedef struct st_meta__params {
   uint64_t max_file_bytes;
   int64_t gc_grace_ms;        /* holders keep an unreferenced slice this long */
   int64_t audit_interval_ms;
+  /* traffic */
+  int64_t epoch_ms;
+  uint64_t download_noz_per_byte;
 } st_meta__params_t;
 
 /* The defaults of params.meta. */
@@ -139,6 +148,8 @@ typedef struct st_meta__hb {
 /* Frame types on ST_CH_META_MEMPOOL. */
 #define ST_META__FRAME_HB 1
 #define ST_META__FRAME_FILE 2
+#define ST_META__FRAME_RCPT 3   /* a MetaTx carrying a ReceiptSubmit */
+#define ST_META__FRAME_RSIG 4   /* epoch (8, BE) || an encoded ReportSig */
 /* A FileOp body is at most this large. */
 #define ST_META__FOP_MAX (4u << 20)
 /* The file tx pool: at most this many txs and bytes; a tx waits at most
@@ -210,6 +221,7 @@ typedef struct st_meta {
   st_meta__pull_t *pulls;
   size_t npulls, pulls_cap;
   struct st_meta__audit *audit; /* audit.c, on authorities */
+  struct st_meta__traffic *tr;  /* traffic.c: receipt pool, log, report signatures */
 } st_meta_t;
 
 /* Opens the state (writing the genesis state on first start). */
@@ -336,6 +348,80 @@ void st_meta__audit_lost(st_meta_t *m, const uint8_t peer[ST_ADDR_LEN], const ui
 int st_meta__audit_report(st_meta_t *m, const uint8_t holder[ST_ADDR_LEN],
                           const uint8_t root[ST_HASH_LEN], uint32_t block, bool passed,
                           const char *why);
+
+/* ---- Proof-of-Traffic (traffic.c) ---- */
+
+struct Stratos__Traffic__ReceiptSubmit;
+struct Stratos__Traffic__ReceiptBatch;
+
+/* A ReceiptSubmit carries at most this many receipts in this many bytes. */
+#define ST_META__RCPT_MAX 1024
+#define ST_META__RCPT_TX_MAX (512u << 10)
+/* The receipt pool: at most this many txs; each waits at most
+ * ST_META__POOL_TTL_MS for a block. */
+#define ST_META__RCPT_POOL 256
+/* The earnings log keeps the last this many counted receipts. */
+#define ST_META__EARN_LOG 4096
+/* Volume reports committed by one block at most (a chain that stood
+ * still for many epochs catches up over several blocks). */
+#define ST_META__REPORTS_PER_BLOCK 16
+
+/* The epoch of a block time (0 before genesis). */
+uint64_t st_meta__epoch_of(const st_meta_t *m, int64_t time_ms);
+
+/* What the receipts of a block did, for counters. */
+typedef struct st_meta__tstat {
+  uint64_t counted, refused;
+} st_meta__tstat_t;
+
+/* A ReceiptSubmit in a block. Validating (b->time_ms 0): the submitter's
+ * signature over the batch and the batch's bounds; their failure fails
+ * the block. Applying: each receipt is checked (signer a known node,
+ * signature under the meta chain id, server the submitter, kind known,
+ * epoch the block's or the one before, the session's server and epoch
+ * unchanged) and counted: the growth of its session's bytes debits the
+ * payer (as far as its balance goes) and credits the server's volume of
+ * the epoch. A receipt failing a check is skipped as refused. Returns
+ * non-zero only for a block refused or the node's own failure. */
+int st_meta__rcpt_block(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
+                        const struct Stratos__Traffic__ReceiptSubmit *s, st_meta__tstat_t *st,
+                        char *log, size_t cap);
+
+/* The end of a block's traffic work: when the block's epoch is past the
+ * first unreported one, the finished epochs' volume reports are written
+ * (ST_META__K_REPORT), their volumes and sessions deleted. *reported
+ * receives how many reports were written. */
+int st_meta__traffic_end_block(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
+                               size_t *reported);
+
+/* A ReceiptSubmit MetaTx from a peer (frame ST_META__FRAME_RCPT) or from
+ * this node's resource module: checked, pooled, passed on (peer NULL:
+ * from here). */
+int st_meta__rcpt_receive(st_meta_t *m, const uint8_t *tx, size_t len, const uint8_t *peer,
+                          char *log, size_t cap);
+int st_meta__traffic_propose(st_meta_t *m, size_t max_bytes, size_t max_txs, size_t *bytes,
+                             st_cons_txlist_t *out);
+bool st_meta__traffic_pending(st_meta_t *m);
+/* After a commit: applied receipt txs leave the pool, counted receipts
+ * join the earnings log, authorities sign new reports. */
+void st_meta__traffic_committed(st_meta_t *m, int64_t height);
+/* Decodes a ReceiptSubmit: the submitter's signature over the batch,
+ * the batch's bounds. *batch: the caller frees it (NULL on failure). */
+int st_meta__rcpt_decode(st_meta_t *m, const struct Stratos__Traffic__ReceiptSubmit *s,
+                         uint8_t server[ST_ADDR_LEN],
+                         struct Stratos__Traffic__ReceiptBatch **batch, char *log, size_t cap);
+/* Finalize's bookkeeping: begin empties the block's lists; done records
+ * a receipt tx the block carried; stat: the block's counters. */
+void st_meta__traffic_begin(st_meta_t *m);
+int st_meta__traffic_done(st_meta_t *m, const uint8_t *tx, size_t len);
+st_meta__tstat_t *st_meta__traffic_stat(st_meta_t *m);
+/* An epoch's committed report (ST_ENOENT: none), borrowed from ov. */
+int st_meta__report_get(st_chain__overlay_t *ov, uint64_t epoch, const uint8_t **p, size_t *n);
+/* A report as JSON: {meta_chain_id, epoch, meta_height, entries: [{node,
+ * wallet, volume}], total}. */
+int st_meta__report_json(const uint8_t *p, size_t n, json_t **out);
+void st_meta__traffic_rpc(st_meta_t *m, st_rpc_t *rpc);
+void st_meta__traffic_free(st_meta_t *m);
 
 /* JSON-RPC file_info. */
 void st_meta__rpc_file_info(st_rpc_call_t *call, json_t *params, void *ud);
