@@ -72,6 +72,9 @@ typedef struct st_chain__params {
   st_u128 deposit_noz_rate;     /* wei of deposit per noz of ozone limit */
   /* params.sds */
   st_u128 initial_ozone_limit;  /* Lt before any deposit (noz) */
+  /* params.traffic */
+  uint64_t traffic_mature_epoch;   /* epochs before a reward can be withdrawn */
+  uint32_t traffic_tax_bps;        /* community tax on the traffic reward */
 } st_chain__params_t;
 
 typedef struct st_chain__gacct {

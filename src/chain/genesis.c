@@ -96,6 +96,8 @@ void st_chain__params_defaults(st_chain__params_t *p) {
   p->node_unbonding_time_ms = 180LL * 24 * 3600 * 1000;
   p->deposit_noz_rate = 1000000;                         /* wei per noz */
   p->initial_ozone_limit = 0;
+  p->traffic_mature_epoch = 2;
+  p->traffic_tax_bps = 100;                              /* 1% */
 }
 
 /* Refuses keys of obj that are not in allowed (NULL-terminated). */
@@ -373,6 +375,24 @@ static int parse_sds(json_t *o, st_chain__params_t *p, char *err, size_t cap) {
   return rc;
 }
 
+/* A reward matures after at most a million epochs (about nineteen years
+ * of ten-minute epochs). */
+#define MAX_MATURE_EPOCH 1000000
+
+static int parse_traffic(json_t *o, st_chain__params_t *p, char *err, size_t cap) {
+  static const char *const keys[] = {"mature_epoch", "community_tax_bps", NULL};
+  const char *path = "params.traffic";
+  int64_t mature = (int64_t)p->traffic_mature_epoch;
+  int rc;
+  if ((rc = only_keys(o, path, keys, err, cap)) != 0 ||
+      (rc = opt_i64(o, path, "mature_epoch", 0, MAX_MATURE_EPOCH, &mature, err, cap)) != 0 ||
+      (rc = opt_u32(o, path, "community_tax_bps", 0, 10000, &p->traffic_tax_bps, err, cap)) !=
+        0)
+    return rc;
+  p->traffic_mature_epoch = (uint64_t)mature;
+  return 0;
+}
+
 /* Parses a params object (genesis "params") into p, over what p holds. */
 static int parse_params_obj(json_t *params, st_chain__params_t *p, char *err, size_t cap) {
   static const struct {
@@ -381,10 +401,12 @@ static int parse_params_obj(json_t *params, st_chain__params_t *p, char *err, si
   } secs[] = {{"mempool", parse_mempool},         {"auth", parse_auth},
               {"staking", parse_staking},         {"slashing", parse_slashing},
               {"distribution", parse_distribution}, {"gov", parse_gov},
-              {"register", parse_register},         {"sds", parse_sds}};
+              {"register", parse_register},         {"sds", parse_sds},
+              {"traffic", parse_traffic}};
   /* "meta" belongs to the meta module, which reads it itself. */
-  static const char *const keys[] = {"consensus", "mempool", "auth", "staking", "slashing",
-                                     "distribution", "gov", "register", "sds", "meta", NULL};
+  static const char *const keys[] = {"consensus", "mempool", "auth",    "staking",
+                                     "slashing",  "distribution", "gov", "register",
+                                     "sds",       "traffic", "meta",    NULL};
   json_t *s;
   int rc;
   if (!json_is_object(params))
@@ -492,7 +514,11 @@ json_t *st_chain__params_json(const st_chain__params_t *p) {
                                      "deposit_noz_rate", jwei(p->deposit_noz_rate))) != 0 ||
        json_object_set_new(j, "sds",
                            json_pack("{s:o}", "initial_ozone_limit",
-                                     jwei(p->initial_ozone_limit))) != 0)) {
+                                     jwei(p->initial_ozone_limit))) != 0 ||
+       json_object_set_new(j, "traffic",
+                           json_pack("{s:I,s:I}", "mature_epoch",
+                                     (json_int_t)p->traffic_mature_epoch, "community_tax_bps",
+                                     (json_int_t)p->traffic_tax_bps)) != 0)) {
     json_decref(j);
     return NULL;
   }

@@ -37,8 +37,8 @@ static const char *const tally_names[4] = {"yes", "abstain", "no", "no_with_veto
 
 /* The params sections a proposal may change; "consensus" is left out on
  * purpose: the engine reads those once, at start. */
-static const char *const sections[] = {"auth",         "mempool", "staking",  "slashing",
-                                       "distribution", "gov",     "register", "sds"};
+static const char *const sections[] = {"auth", "mempool",  "staking", "slashing", "distribution",
+                                       "gov",  "register", "sds",     "traffic"};
 
 /* ---- keys ---- */
 

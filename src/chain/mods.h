@@ -63,6 +63,11 @@ enum {
   ST_K_NODE_UBD = 0x64,   /* time(8) node(20) seq(8) -> owner(20) amount(16) */
   ST_K_SDS_POOL = 0x70,   /* "" -> S(16) Pt(16) Lt(16) (sds.c) */
   ST_K_EVENT = 0x80,      /* height(8) seq(4) -> st_event encoding: the meta chain's feed */
+  ST_K_TRAFFIC = 0x90,    /* 'e' -> last accepted epoch(8); 'm' -> total mined(16) */
+  ST_K_TR_REPORT = 0x91,  /* epoch(8) -> what the report paid, then its bytes (traffic.c) */
+  ST_K_TR_IMM = 0x92,     /* wallet(20) epoch(8) -> immature reward(16) */
+  ST_K_TR_DUE = 0x93,     /* epoch(8) wallet(20) -> "" : immature rewards by epoch */
+  ST_K_TR_ACCT = 0x94,    /* wallet(20) -> matured(16) withdrawn(16) */
 };
 
 /* ---- events for the meta chain ----
@@ -197,6 +202,46 @@ int st_chain__register_exec(st_chain__ctx_t *c, const uint8_t sender[ST_ADDR_LEN
                             const struct Stratos__Tx__TxBody *body);
 int st_chain__sds_exec(st_chain__ctx_t *c, const uint8_t sender[ST_ADDR_LEN],
                        const struct Stratos__Tx__TxBody *body);
+int st_chain__traffic_exec(st_chain__ctx_t *c, const uint8_t sender[ST_ADDR_LEN],
+                           const struct Stratos__Tx__TxBody *body);
+
+/* ---- traffic (traffic.c, docs/traffic.md) ---- */
+
+#define ST_TRAFFIC_MAX_ENTRIES 4096 /* entries of one volume report */
+#define ST_TRAFFIC_MAX_SIGS 1024    /* signatures carried by one MsgVolumeReport */
+#define ST_TRAFFIC_BPS 10000        /* basis points of a whole */
+
+/* A row of the mining schedule: while the total mined is below upto,
+ * each epoch mines reward, split res/meta/val basis points. Past the
+ * last row nothing is mined and the last row's split holds. */
+typedef struct st_traffic_tier {
+  int index;          /* 0-based row; 6 past the table */
+  st_u128 upto;       /* wei */
+  st_u128 reward;     /* wei per epoch */
+  uint32_t res_bps, meta_bps, val_bps;
+} st_traffic_tier_t;
+void st_chain__traffic_tier(st_u128 mined, st_traffic_tier_t *t);
+
+/* What an accepted report paid (ST_K_TR_REPORT): r out of the prepay
+ * pool, m out of the foundation pool; r + m = tax + resource + meta +
+ * validators, to the wei. r_formula is (S + Pt) * Y / (Lt + Y) before
+ * the caps and the rounding remainders. */
+typedef struct st_traffic_paid {
+  int64_t height;
+  uint32_t signers, active;
+  st_u128 volume, r_formula, r, m, tax, resource, meta, validators;
+} st_traffic_paid_t;
+
+/* The last accepted epoch (*any false before the first) and the total
+ * mined so far. */
+int st_chain__traffic_state(st_chain__ctx_t *c, bool *any, uint64_t *last, st_u128 *mined);
+/* The record of an accepted report: what it paid and the report's bytes
+ * (borrowed until the overlay changes). ST_ENOENT if none. */
+int st_chain__traffic_report_get(st_chain__ctx_t *c, uint64_t epoch, st_traffic_paid_t *paid,
+                                 const uint8_t **report, size_t *len);
+/* A wallet's matured (withdrawable) rewards and its withdrawn total. */
+int st_chain__traffic_acct_get(st_chain__ctx_t *c, const uint8_t wallet[ST_ADDR_LEN],
+                               st_u128 *matured, st_u128 *withdrawn);
 
 /* ---- staking (staking.c) ---- */
 
@@ -288,6 +333,9 @@ ST_CHAIN__Q(proposals);
 ST_CHAIN__Q(proposal);
 ST_CHAIN__Q(params);
 ST_CHAIN__Q(pools);
+ST_CHAIN__Q(traffic_report);
+ST_CHAIN__Q(traffic_rewards);
+ST_CHAIN__Q(foundation);
 #undef ST_CHAIN__Q
 
 /* ---- params ---- */

@@ -50,8 +50,10 @@ typedef struct st_chain__node {
 typedef st_chain__node_t st_res_node_t;
 typedef st_chain__node_t st_meta_node_t;
 
-/* The module accounts of register and sds, by name: "node_deposits" and
- * "sds_pool" (NULL for any other name). st_hash(ST_DOM_MODULE, name)[0..20)
+/* The module accounts of register, sds and traffic, by name:
+ * "node_deposits", "sds_pool", "foundation" (the mining rewards' pool)
+ * and "traffic_rewards" (rewards not yet withdrawn); NULL for any other
+ * name. st_hash(ST_DOM_MODULE, name)[0..20)
  * like st_chain__macc. */
 const uint8_t *st_chain__macc_named(const char *name);
 

@@ -719,6 +719,9 @@ ST_QK_METHOD(proposals)
 ST_QK_METHOD(proposal)
 ST_QK_METHOD(params)
 ST_QK_METHOD(pools)
+ST_QK_METHOD(traffic_report)
+ST_QK_METHOD(traffic_rewards)
+ST_QK_METHOD(foundation)
 
 void st_chain__query_register(st_chain_t *ch, st_rpc_t *rpc) {
   static const st_qk_method_t m[] = {
@@ -727,6 +730,8 @@ void st_chain__query_register(st_chain_t *ch, st_rpc_t *rpc) {
     {"redelegations", m_redelegations}, {"rewards", m_rewards},
     {"proposals", m_proposals},     {"proposal", m_proposal},
     {"params", m_params},           {"pools", m_pools},
+    {"traffic_report", m_traffic_report}, {"traffic_rewards", m_traffic_rewards},
+    {"foundation", m_foundation},
   };
   st_qk_register(rpc, ch, m, sizeof(m) / sizeof(m[0]));
 }

@@ -40,7 +40,8 @@ const char *st_chain__macc_name(int which) {
 bool st_chain__is_macc(const uint8_t addr[ST_ADDR_LEN]) {
   /* The registry's accounts too: no one may send into any of them. Every
    * send asks, so the addresses come from the caches, never hashed here. */
-  static const char *const more[] = {"node_deposits", "sds_pool"};
+  static const char *const more[] = {"node_deposits", "sds_pool", "foundation",
+                                     "traffic_rewards"};
   for (int i = 0; i < ST_MACC_N; i++)
     if (memcmp(addr, st_chain__macc(i), ST_ADDR_LEN) == 0)
       return true;

@@ -46,21 +46,23 @@ _Static_assert(sizeof(((st_chain__gnode_t *)0)->network_address) == ST_NODE_NETA
 
 /* ---- module accounts ---- */
 
-static const char *const macc_names[] = {"node_deposits", "sds_pool"};
-static uint8_t macc_addr[2][ST_ADDR_LEN];
+static const char *const macc_names[] = {"node_deposits", "sds_pool", "foundation",
+                                         "traffic_rewards"};
+#define MACC_NAMED_N (sizeof(macc_names) / sizeof(macc_names[0]))
+static uint8_t macc_addr[MACC_NAMED_N][ST_ADDR_LEN];
 static bool macc_ready;
 
 const uint8_t *st_chain__macc_named(const char *name) {
   if (!macc_ready) {
     /* Deterministic: two threads racing here write the same bytes. */
-    for (int i = 0; i < 2; i++) {
+    for (size_t i = 0; i < MACC_NAMED_N; i++) {
       uint8_t h[ST_HASH_LEN];
       st_hash(ST_DOM_MODULE, macc_names[i], strlen(macc_names[i]), h);
       memcpy(macc_addr[i], h, ST_ADDR_LEN);
     }
     macc_ready = true;
   }
-  for (int i = 0; i < 2; i++)
+  for (size_t i = 0; i < MACC_NAMED_N; i++)
     if (strcmp(name, macc_names[i]) == 0)
       return macc_addr[i];
   return NULL;

@@ -767,7 +767,12 @@ int st_chain__tx_exec(st_chain__ctx_t *c, const st_chain__tx_t *t, const uint8_t
   c->log[0] = '\0';
   c->tx_hash = t->hash;
   int mrc;
-  if (t->kind >= STRATOS__TX__TX_BODY__MSG_PREPAY)
+  /* A message may add to the block's fees (a volume report's validators'
+   * share); a failed or dry one adds nothing. */
+  st_u128 fees0 = c->fees;
+  if (t->kind >= STRATOS__TX__TX_BODY__MSG_VOLUME_REPORT)
+    mrc = st_chain__traffic_exec(c, t->sender, body);
+  else if (t->kind >= STRATOS__TX__TX_BODY__MSG_PREPAY)
     mrc = st_chain__sds_exec(c, t->sender, body);
   else if (t->kind >= STRATOS__TX__TX_BODY__MSG_CREATE_RESOURCE_NODE)
     mrc = st_chain__register_exec(c, t->sender, body);
@@ -781,9 +786,11 @@ int st_chain__tx_exec(st_chain__ctx_t *c, const st_chain__tx_t *t, const uint8_t
   stratos__tx__tx_body__free_unpacked(body, NULL);
   if (c->any_nonce) {
     st_chain__ov_end(ov, false);
-    c->fees -= t->fee;
+    c->fees = fees0 - t->fee;
     return mrc;
   }
+  if (mrc != 0)
+    c->fees = fees0;
   st_chain__ov_end(ov, mrc == 0);
   if (mrc != 0)
     c->nevents = nevents;

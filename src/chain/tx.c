@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stratos/st_err.h>
-#include "chain/chain_private.h"
+#include "chain/mods.h"
 #include "tx.pb-c.h"
 
 #define U128_MAX (~(st_u128)0)
@@ -277,6 +277,32 @@ static int check_msg(const Stratos__Tx__TxBody *b, st_chain__tx_t *out, char *lo
     if ((rc = check_addr(&b->prepay->beneficiary, "beneficiary", log, cap)) != 0)
       return rc;
     return positive(b->prepay->amount, "amount", &out->amount, log, cap);
+  case STRATOS__TX__TX_BODY__MSG_VOLUME_REPORT: {
+    const Stratos__Tx__MsgVolumeReport *m = b->volume_report;
+    if (m->report.len == 0)
+      return refuse(log, cap, ST_EINVAL, "the volume report is empty");
+    if (m->n_sigs == 0 || m->n_sigs > ST_TRAFFIC_MAX_SIGS)
+      return refuse(log, cap, ST_EINVAL, "a volume report carries 1 to %d signatures, not %zu",
+                    ST_TRAFFIC_MAX_SIGS, m->n_sigs);
+    for (size_t i = 0; i < m->n_sigs; i++) {
+      const Stratos__Traffic__ReportSig *g = m->sigs[i];
+      if (g->base.n_unknown_fields != 0)
+        return refuse(log, cap, ST_EPARSE, "the tx body is not in canonical protobuf encoding");
+      if (g->pubkey.len != ST_PUBKEY_LEN || g->signature.len != ST_SIG_LEN)
+        return refuse(log, cap, ST_EINVAL,
+                      "signature %zu: pubkey must be %d bytes and signature %d bytes", i,
+                      ST_PUBKEY_LEN, ST_SIG_LEN);
+    }
+    return 0;
+  }
+  case STRATOS__TX__TX_BODY__MSG_FOUNDATION_DEPOSIT:
+    return positive(b->foundation_deposit->amount, "amount", &out->amount, log, cap);
+  case STRATOS__TX__TX_BODY__MSG_WITHDRAW_TRAFFIC: {
+    st_u128 x;
+    if (!b->withdraw_traffic->amount[0])
+      return 0;
+    return positive(b->withdraw_traffic->amount, "amount", &x, log, cap);
+  }
   default:
     return refuse(log, cap, ST_EINVAL, "the tx carries no message; exactly one is required");
   }
@@ -309,6 +335,9 @@ static bool msg_unknown(const Stratos__Tx__TxBody *b) {
   case STRATOS__TX__TX_BODY__MSG_KICK_META_NODE_VOTE: m = &b->kick_meta_node_vote->base; break;
   case STRATOS__TX__TX_BODY__MSG_REMOVE_META_NODE: m = &b->remove_meta_node->base; break;
   case STRATOS__TX__TX_BODY__MSG_PREPAY: m = &b->prepay->base; break;
+  case STRATOS__TX__TX_BODY__MSG_VOLUME_REPORT: m = &b->volume_report->base; break;
+  case STRATOS__TX__TX_BODY__MSG_FOUNDATION_DEPOSIT: m = &b->foundation_deposit->base; break;
+  case STRATOS__TX__TX_BODY__MSG_WITHDRAW_TRAFFIC: m = &b->withdraw_traffic->base; break;
   default: return false;
   }
   return m->n_unknown_fields != 0;

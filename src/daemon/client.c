@@ -1091,6 +1091,36 @@ static int tx_prepay(txenv_t *e, const cflags_t *f, bool alt) {
   return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_PREPAY);
 }
 
+static int tx_foundation_deposit(txenv_t *e, const cflags_t *f, bool alt) {
+  char amount[ST_U128_STR_MAX];
+  int rc;
+  (void)alt;
+  if (!f->amount)
+    return usage_err("tx foundation-deposit needs --amount AMT");
+  if ((rc = amount_flag("amount", f->amount, false, amount)) != 0 || (rc = tx_open(e)) != 0)
+    return rc;
+  Stratos__Tx__MsgFoundationDeposit m;
+  stratos__tx__msg_foundation_deposit__init(&m);
+  m.amount = amount;
+  e->body.foundation_deposit = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_FOUNDATION_DEPOSIT);
+}
+
+/* Without --amount, every matured reward. */
+static int tx_withdraw_traffic(txenv_t *e, const cflags_t *f, bool alt) {
+  char amount[ST_U128_STR_MAX] = "";
+  int rc;
+  (void)alt;
+  if ((f->amount && (rc = amount_flag("amount", f->amount, false, amount)) != 0) ||
+      (rc = tx_open(e)) != 0)
+    return rc;
+  Stratos__Tx__MsgWithdrawTraffic m;
+  stratos__tx__msg_withdraw_traffic__init(&m);
+  m.amount = amount;
+  e->body.withdraw_traffic = &m;
+  return tx_sign_emit(e, STRATOS__TX__TX_BODY__MSG_WITHDRAW_TRAFFIC);
+}
+
 /* The tx commands but send: the words that name one after "tx", the
  * flags it takes, what runs it and its alt. */
 static const struct txcmd {
@@ -1126,6 +1156,8 @@ static const struct txcmd {
   {"kick-meta", {TX_FLAGS, "target", "voter", "kick", "keep"}, tx_meta_vote, true},
   {"remove-meta-node", {TX_FLAGS, "node"}, tx_remove_node, true},
   {"prepay", {TX_FLAGS, "amount", "beneficiary"}, tx_prepay, false},
+  {"foundation-deposit", {TX_FLAGS, "amount"}, tx_foundation_deposit, false},
+  {"withdraw-traffic", {TX_FLAGS, "amount"}, tx_withdraw_traffic, false},
 };
 
 /* Whether argv names the command name: argv[2], or argv[2] and argv[3]
@@ -1154,8 +1186,8 @@ static int tx_run(const struct txcmd *c, int argc, char **argv) {
 #define TX_COMMANDS                                                                   \
   "send, stake, unstake, redelegate, create-validator, edit-validator, unjail, "      \
   "withdraw-rewards, gov, create-resource-node, update-resource-deposit, "            \
-  "remove-resource-node, create-meta-node, meta-vote, kick-meta, remove-meta-node "   \
-  "or prepay"
+  "remove-resource-node, create-meta-node, meta-vote, kick-meta, remove-meta-node, "  \
+  "prepay, foundation-deposit or withdraw-traffic"
 
 int st_daemon__cmd_tx(int argc, char **argv) {
   if (argc < 3)
@@ -1176,7 +1208,8 @@ int st_daemon__cmd_tx(int argc, char **argv) {
 /* How a query turns its positional word and its own flags into params:
  * the lists that filter by --status need nothing beyond the table. */
 typedef enum { Q_PLAIN, Q_ACCOUNT, Q_TX, Q_BLOCK, Q_VALIDATOR, Q_DELEGATIONS, Q_UNBONDING,
-               Q_REDELEGATIONS, Q_REWARDS, Q_PROPOSAL, Q_NODE, Q_OZONE_PRICE } qkind_t;
+               Q_REDELEGATIONS, Q_REWARDS, Q_PROPOSAL, Q_NODE, Q_OZONE_PRICE,
+               Q_TRAFFIC_REWARDS, Q_TRAFFIC_REPORT } qkind_t;
 
 #define QF_BASE "home", "rpc"
 #define QF_PAGED QF_BASE, "page", "per-page"
@@ -1227,6 +1260,11 @@ static const struct query {
   {"ozone-price", "ozone_price", Q_OZONE_PRICE, 0, 0, {QF_BASE, "amount"}, NULL,
    "ozone-price [--amount AMT]"},
   {"prepay-pool", "prepay_pool", Q_PLAIN, 0, 0, {QF_BASE}, NULL, "prepay-pool"},
+  {"traffic-rewards", "traffic_rewards", Q_TRAFFIC_REWARDS, 1, 1, {QF_BASE}, NULL,
+   "traffic-rewards ADDR"},
+  {"traffic-report", "traffic_report", Q_TRAFFIC_REPORT, 0, 1, {QF_BASE}, NULL,
+   "traffic-report [EPOCH]"},
+  {"foundation", "foundation", Q_PLAIN, 0, 0, {QF_BASE}, NULL, "foundation"},
 };
 
 static void query_usage(void) {
@@ -1326,6 +1364,18 @@ static int q_own(const struct query *q, const cflags_t *f, const char *arg, json
     if (f->amount && (rc = amount_flag("amount", f->amount, false, amount)) == 0)
       json_object_set_new(params, "amount", json_string(amount));
     break;
+  case Q_TRAFFIC_REWARDS:
+    rc = q_addr(params, "address", "address", arg, ST_HRP_WALLET);
+    break;
+  case Q_TRAFFIC_REPORT: {
+    unsigned long long ep;
+    if (!arg)
+      break;
+    if (!decimal(arg, &ep) || ep > INT64_MAX)
+      return usage_err("bad epoch %s (an integer from 0)", arg);
+    json_object_set_new(params, "epoch", json_integer((json_int_t)ep));
+    break;
+  }
   case Q_PLAIN:
     break;
   }
