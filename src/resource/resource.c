@@ -13,7 +13,12 @@
  * round every st_res__gc_interval_ms. What the engine needs from the
  * node is read here once: the meta chain's id ("<chain_id>-meta"), the
  * meta nodes of genesis (meta_nodes[].pub_key) and params.meta.gc_grace_ms
- * (1 s to 30 days; 1 hour when absent). */
+ * (1 s to 30 days; 1 hour when absent).
+ *
+ * Traffic receipts (ST_RES_RECEIPT on ST_CH_RESOURCE) from the readers of
+ * its blocks go to the table of receipts.c and leave every RCPT_MS (or
+ * as soon as RCPT_BATCH sessions grew) as a ReceiptSubmit MetaTx on the
+ * meta mempool channel (frame type 3) and to this node's own meta chain. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,8 @@
 #include <stratos/st_net.h>
 #include <stratos/st_node.h>
 #include <stratos/st_resource.h>
+#include <stratos/st_meta.h>
+#include "resource/receipts.h"
 #include "resource/resource_private.h"
 #include "resource/store.h"
 
@@ -36,6 +43,14 @@
 #define GC_GRACE_MAX (30LL * 86400000)
 /* Genesis names at most this many meta nodes (src/meta/genesis.c). */
 #define META_MAX 1000
+/* Traffic receipts: sessions kept, a submission every RCPT_MS or as soon
+ * as RCPT_BATCH sessions grew, at most RCPT_BATCH per submission, an
+ * unchanged session submitted once more after RCPT_RETRY_MS. */
+#define RCPT_SESSIONS 65536
+#define RCPT_MS 2000
+#define RCPT_BATCH 256
+#define RCPT_RETRY_MS 15000
+#define EPOCH_DEFAULT 600000
 
 typedef struct res {
   st_node_t *node;
@@ -45,6 +60,11 @@ typedef struct res {
   uint64_t gc_every_ms;
   st_metric_t *m_corrupt;
   st_metric_t *m_served;
+  /* Traffic receipts for the meta chain. */
+  st_res__rcpt_t *rcpt;
+  uv_timer_t *rcpt_timer;
+  char chain[ST_CHAIN_ID_MAX + 1];
+  int64_t epoch_ms;
 } res_t;
 
 static void free_handle(uv_handle_t *h) { free(h); }
@@ -223,6 +243,73 @@ static int engine_open(res_t *r) {
   return rc;
 }
 
+/* ---- traffic receipts ---- */
+
+static int64_t epoch_ms(st_node_t *node) {
+  json_t *p = node->genesis ? json_object_get(node->genesis, "params") : NULL;
+  json_t *m = json_is_object(p) ? json_object_get(p, "meta") : NULL;
+  json_t *v = json_is_object(m) ? json_object_get(m, "epoch_ms") : NULL;
+  if (json_is_integer(v) && json_integer_value(v) >= 1000 && json_integer_value(v) <= 86400000)
+    return (int64_t)json_integer_value(v);
+  return EPOCH_DEFAULT;
+}
+
+static double rcpt_kept(void *ud) {
+  return (double)st_res__rcpt_count(((res_t *)ud)->rcpt);
+}
+
+/* Submits the receipts due: a MetaTx signed by the node key, to every
+ * peer on the meta mempool channel and to this node's meta chain. */
+static void rcpt_submit(res_t *r) {
+  const uint8_t *rs[RCPT_BATCH];
+  size_t ls[RCPT_BATCH];
+  st_node_t *n = r->node;
+  int64_t now = wall_ms();
+  for (;;) {
+    size_t k = st_res__rcpt_take(r->rcpt, now, RCPT_RETRY_MS, RCPT_BATCH, rs, ls);
+    if (k == 0)
+      break;
+    st_buf_t tx;
+    st_buf_init(&tx, ST_NET_MAX_PAYLOAD);
+    int rc = st_meta_receipts_tx(&n->node_key, r->chain, rs, ls, k, &tx);
+    if (rc == 0 && n->bus) {
+      static const uint8_t everyone[ST_ADDR_LEN];
+      st_net_out_t *out = st_net_out_new(everyone, ST_CH_META_MEMPOOL, 3, tx.data, tx.len);
+      rc = st_net_send(n->bus, ST_MOD_RESOURCE, out);
+      if (n->meta) {
+        int lrc = st_meta_receipts_submit(n, tx.data, tx.len);
+        if (rc != 0 && lrc == 0)
+          rc = 0;
+      }
+    }
+    if (rc != 0)
+      ST_DEBUG("resource", "%zu receipts not submitted: %s", k, st_strerror(rc));
+    else
+      ST_DEBUG("resource", "%zu receipts submitted to the meta chain", k);
+    st_buf_free(&tx);
+    if (k < RCPT_BATCH)
+      break;
+  }
+  st_res__rcpt_expire(r->rcpt, now, 2 * r->epoch_ms);
+}
+
+static void on_rcpt_timer(uv_timer_t *t) { rcpt_submit(t->data); }
+
+static void on_receipt(res_t *r, const st_net_frame_t *f) {
+  int rc = st_res__rcpt_add(r->rcpt, f->data, f->len, wall_ms());
+  if (rc == ST_EPARSE || rc == ST_E2BIG) {
+    uint8_t me[ST_ADDR_LEN];
+    st_addr_from_pubkey(r->node->node_key.pk, me);
+    if (memcmp(me, f->peer, ST_ADDR_LEN) != 0)
+      eng_ban(r, f->peer, "bad receipt");
+    return;
+  }
+  if (rc == ST_EPERM)
+    ST_DEBUG("resource", "a receipt for another node was ignored");
+  if (rc == 0 && st_res__rcpt_due(r->rcpt) >= RCPT_BATCH)
+    rcpt_submit(r);
+}
+
 static int res_init(st_node_t *node, void **state) {
   res_t *r = calloc(1, sizeof(*r));
   char dir[ST_PATH_MAX];
@@ -248,15 +335,25 @@ static int res_init(st_node_t *node, void **state) {
                                       "Slices the scrub found corrupt or missing.", "");
     r->m_served = st_metrics_counter(node->metrics, "stratos_resource_served_bytes_total",
                                      "Block bytes this node served to readers.", "");
+    st_metrics_gauge_fn(node->metrics, "stratos_resource_receipts_kept",
+                        "Traffic receipt sessions this node keeps for the meta chain.", "",
+                        rcpt_kept, r);
   }
+  uint8_t me[ST_ADDR_LEN];
+  st_addr_from_pubkey(node->node_key.pk, me);
+  meta_chain_id(node, r->chain, sizeof(r->chain));
+  r->epoch_ms = epoch_ms(node);
+  if (st_res__rcpt_new(me, RCPT_SESSIONS, &r->rcpt) != 0)
+    abort();
   rc = engine_open(r);
   if (rc != 0) {
     ST_ERROR("resource", "cannot start the storage protocol: %s", st_strerror(rc));
     st_slice_store_close(r->store);
+    st_res__rcpt_free(r->rcpt);
     free(r);
     return rc;
   }
-  uv_timer_t **timers[] = {&r->scrub, &r->tick, &r->gc};
+  uv_timer_t **timers[] = {&r->scrub, &r->tick, &r->gc, &r->rcpt_timer};
   for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
     *timers[i] = malloc(sizeof(**timers[i]));
     if (!*timers[i])
@@ -289,6 +386,8 @@ static int res_start(void *state) {
   uv_timer_start(r->scrub, on_scrub, SCRUB_MS, SCRUB_MS);
   uv_timer_start(r->tick, on_tick, TICK_MS, TICK_MS);
   uv_timer_start(r->gc, on_gc, r->gc_every_ms, r->gc_every_ms);
+  if (r->chain[0])
+    uv_timer_start(r->rcpt_timer, on_rcpt_timer, RCPT_MS, RCPT_MS);
   return 0;
 }
 
@@ -298,8 +397,12 @@ static void res_on_msg(void *state, st_msg_t *msg) {
     return;
   if (msg->type == ST_MSG_NET_FRAME) {
     const st_net_frame_t *f = msg->data;
-    if (f && msg->len >= sizeof(*f) && msg->len - sizeof(*f) == f->len)
-      st_res__frame(r->eng, f);
+    if (f && msg->len >= sizeof(*f) && msg->len - sizeof(*f) == f->len) {
+      if (f->channel == ST_CH_RESOURCE && f->type == ST_RES_RECEIPT)
+        on_receipt(r, f);
+      else
+        st_res__frame(r->eng, f);
+    }
   } else if (msg->type == ST_MSG_NET_PEER) {
     const st_net_peer_event_t *ev = msg->data;
     if (ev && msg->len >= sizeof(*ev) && !ev->up)
@@ -311,6 +414,7 @@ static void res_on_msg(void *state, st_msg_t *msg) {
 static void on_engine_closed(void *ud) {
   res_t *r = ud;
   st_slice_store_close(r->store);
+  st_res__rcpt_free(r->rcpt);
   free(r);
 }
 
@@ -323,6 +427,7 @@ static void res_stop(void *state) {
   uv_close((uv_handle_t *)r->scrub, free_handle);
   uv_close((uv_handle_t *)r->tick, free_handle);
   uv_close((uv_handle_t *)r->gc, free_handle);
+  uv_close((uv_handle_t *)r->rcpt_timer, free_handle);
   st_res__close(r->eng, on_engine_closed, r);
 }
 
