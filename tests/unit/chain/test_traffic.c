@@ -108,43 +108,52 @@ static void report(const char *meta_chain, uint64_t epoch, const entry_t *e, siz
   out->len = stratos__traffic__volume_report__pack(&r, out->data);
 }
 
-/* Signers: meta key i for i >= 0; -1 - k for a key of no meta node;
- * 100 + i for meta key i signing other bytes (a forgery). */
-static int submit(fix_t *f, const st_buf_t *rep, const int *signers, size_t ns) {
+/* A MsgVolumeReport body and what it points to. */
+typedef struct msg {
   Stratos__Tx__TxBody b;
   Stratos__Tx__MsgVolumeReport m;
   Stratos__Traffic__ReportSig sigs[8], *ps[8];
   st_keypair_t kps[8];
   uint8_t sb[8][ST_SIG_LEN];
-  stratos__tx__tx_body__init(&b);
-  stratos__tx__msg_volume_report__init(&m);
+} msg_t;
+
+/* Signers: meta key i for i >= 0; -1 - k for a key of no meta node;
+ * 100 + i for meta key i signing other bytes (a forgery). */
+static void msg_build(msg_t *x, const st_buf_t *rep, const int *signers, size_t ns) {
+  stratos__tx__tx_body__init(&x->b);
+  stratos__tx__msg_volume_report__init(&x->m);
   for (size_t i = 0; i < ns; i++) {
     int s = signers[i];
     if (s < 0)
-      t_key(80 - s, &kps[i], NULL);
+      t_key(80 - s, &x->kps[i], NULL);
     else
-      meta_key(s % 100, &kps[i]);
+      meta_key(s % 100, &x->kps[i]);
     static const uint8_t other[] = "not the report";
     if (s >= 100)
-      assert_int_equal(st_sign(&kps[i], ST_DOM_VOLUME_REPORT, T_CHAIN_ID, other, sizeof(other),
-                               sb[i]), 0);
+      assert_int_equal(st_sign(&x->kps[i], ST_DOM_VOLUME_REPORT, T_CHAIN_ID, other,
+                               sizeof(other), x->sb[i]), 0);
     else
-      assert_int_equal(st_sign(&kps[i], ST_DOM_VOLUME_REPORT, T_CHAIN_ID, rep->data, rep->len,
-                               sb[i]), 0);
-    stratos__traffic__report_sig__init(&sigs[i]);
-    sigs[i].pubkey.data = kps[i].pk;
-    sigs[i].pubkey.len = ST_PUBKEY_LEN;
-    sigs[i].signature.data = sb[i];
-    sigs[i].signature.len = ST_SIG_LEN;
-    ps[i] = &sigs[i];
+      assert_int_equal(st_sign(&x->kps[i], ST_DOM_VOLUME_REPORT, T_CHAIN_ID, rep->data,
+                               rep->len, x->sb[i]), 0);
+    stratos__traffic__report_sig__init(&x->sigs[i]);
+    x->sigs[i].pubkey.data = x->kps[i].pk;
+    x->sigs[i].pubkey.len = ST_PUBKEY_LEN;
+    x->sigs[i].signature.data = x->sb[i];
+    x->sigs[i].signature.len = ST_SIG_LEN;
+    x->ps[i] = &x->sigs[i];
   }
-  m.report.data = rep->data;
-  m.report.len = rep->len;
-  m.n_sigs = ns;
-  m.sigs = ps;
-  b.msg_case = STRATOS__TX__TX_BODY__MSG_VOLUME_REPORT;
-  b.volume_report = &m;
-  return fix_run(f, st_chain__traffic_exec, SENDER, &b);
+  x->m.report.data = rep->data;
+  x->m.report.len = rep->len;
+  x->m.n_sigs = ns;
+  x->m.sigs = x->ps;
+  x->b.msg_case = STRATOS__TX__TX_BODY__MSG_VOLUME_REPORT;
+  x->b.volume_report = &x->m;
+}
+
+static int submit(fix_t *f, const st_buf_t *rep, const int *signers, size_t ns) {
+  msg_t x;
+  msg_build(&x, rep, signers, ns);
+  return fix_run(f, st_chain__traffic_exec, SENDER, &x.b);
 }
 
 /* The worked example's two entries: 3e12 and 1e12 noz. */
@@ -581,6 +590,242 @@ static void test_wash_traffic(void **state) {
   assert_true(start - end + 1 >= X - X * 6 / 10 * 99 / 100);
 }
 
+/* ---- as a tx ---- */
+
+/* A signed tx of key 90 carrying the volume report rep with signers,
+ * its fee the minimum for its size (found by encoding twice). */
+static void report_tx(fix_t *f, uint64_t nonce, const st_buf_t *rep, const int *signers,
+                      size_t ns, size_t nsigs_claimed, st_buf_t *tx, st_u128 *fee) {
+  Stratos__Tx__TxBody b;
+  Stratos__Tx__MsgVolumeReport m;
+  Stratos__Traffic__ReportSig sigs[8], **ps;
+  st_keypair_t kps[8], sender;
+  uint8_t sb[8][ST_SIG_LEN], sig[ST_SIG_LEN];
+  char fs[ST_U128_STR_MAX];
+  t_key(90, &sender, NULL);
+  ps = calloc(nsigs_claimed, sizeof(*ps));
+  assert_non_null(ps);
+  for (size_t i = 0; i < ns; i++) {
+    meta_key(signers[i], &kps[i]);
+    assert_int_equal(st_sign(&kps[i], ST_DOM_VOLUME_REPORT, T_CHAIN_ID, rep->data, rep->len,
+                             sb[i]), 0);
+    stratos__traffic__report_sig__init(&sigs[i]);
+    sigs[i].pubkey.data = kps[i].pk;
+    sigs[i].pubkey.len = ST_PUBKEY_LEN;
+    sigs[i].signature.data = sb[i];
+    sigs[i].signature.len = ST_SIG_LEN;
+  }
+  for (size_t i = 0; i < nsigs_claimed; i++)
+    ps[i] = &sigs[i % ns];
+  stratos__tx__msg_volume_report__init(&m);
+  m.report.data = rep->data;
+  m.report.len = rep->len;
+  m.n_sigs = nsigs_claimed;
+  m.sigs = ps;
+  stratos__tx__tx_body__init(&b);
+  b.chain_id = mut(T_CHAIN_ID);
+  b.nonce = nonce;
+  b.msg_case = STRATOS__TX__TX_BODY__MSG_VOLUME_REPORT;
+  b.volume_report = &m;
+  *fee = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    st_u128_format(*fee, fs);
+    b.fee = fs;
+    size_t bl = stratos__tx__tx_body__get_packed_size(&b);
+    uint8_t *body = malloc(bl);
+    assert_non_null(body);
+    stratos__tx__tx_body__pack(&b, body);
+    assert_int_equal(st_sign(&sender, ST_DOM_TX, T_CHAIN_ID, body, bl, sig), 0);
+    st_buf_init(tx, SIZE_MAX);
+    assert_int_equal(st_chain__tx_encode(body, bl, sender.pk, sig, tx), 0);
+    free(body);
+    if (pass == 0) {
+      *fee = f->p.min_fee_per_byte * (tx->len + 64);
+      st_buf_free(tx);
+    }
+  }
+  free(ps);
+}
+
+static void test_as_tx(void **state) {
+  fix_t *f = *state;
+  st_keypair_t sender;
+  uint8_t sa[ST_ADDR_LEN];
+  t_key(90, &sender, sa);
+  set_bal(f, sa, 2 * STOS);
+  const uint8_t *distr = st_chain__macc(ST_MACC_DISTR);
+  st_buf_t rep, tx;
+  st_u128 fee;
+  st_chain__tx_t t;
+  static const int one[] = {1};
+
+  /* Refused for want of signatures: the fee is paid, the nonce used. */
+  report(T_CHAIN_ID "-meta", 8, two, 2, TWO_TOTAL, &rep);
+  report_tx(f, 0, &rep, one, 1, 1, &tx, &fee);
+  assert_int_equal(st_chain__tx_check(&f->p, tx.data, tx.len, &t, f->log, sizeof(f->log)), 0);
+  assert_int_equal(st_chain__tx_verify(T_CHAIN_ID, tx.data, &t), 0);
+  assert_int_equal(st_chain__tx_exec(&f->c, &t, tx.data), 0);
+  assert_int_equal(f->c.code, ST_EPERM);
+  log_has(f, "2 of 3 are needed");
+  assert_true(bal(f, sa) == 2 * STOS - fee);
+  assert_true(bal(f, distr) == fee);
+  assert_true(f->c.fees == fee);
+  st_chain__acct_t a;
+  assert_int_equal(st_chain__ov_get(&f->ov, sa, &a), 0);
+  assert_int_equal(a.nonce, 1);
+  bool any;
+  last_epoch(f, &any);
+  assert_false(any);
+  st_buf_free(&tx);
+
+  /* With a quorum, in CheckTx (a dry run): accepted, nothing kept; then
+   * in a block. */
+  st_u128 fees0 = f->c.fees, total0 = grand_total(f);
+  f->c.any_nonce = true;
+  report_tx(f, 1, &rep, quorum, 2, 2, &tx, &fee);
+  assert_int_equal(st_chain__tx_check(&f->p, tx.data, tx.len, &t, f->log, sizeof(f->log)), 0);
+  assert_int_equal(st_chain__tx_exec(&f->c, &t, tx.data), 0);
+  assert_true(f->c.fees == fees0);
+  assert_true(grand_total(f) == total0);
+  assert_true(bal(f, sa) == 2 * STOS - fees0);
+  last_epoch(f, &any);
+  assert_false(any);
+  f->c.any_nonce = false;
+  assert_int_equal(st_chain__tx_exec(&f->c, &t, tx.data), 0);
+  assert_int_equal(f->c.code, 0);
+  st_traffic_paid_t p = paid_of(f, 8);
+  /* The block's fees: both txs' fees and the validators' share. */
+  assert_true(f->c.fees == fees0 + fee + p.validators);
+  st_buf_free(&tx);
+
+  /* Stateless: too many signatures, or none. */
+  report_tx(f, 2, &rep, quorum, 2, ST_TRAFFIC_MAX_SIGS + 1, &tx, &fee);
+  f->p.max_tx_bytes = 1 << 20;
+  assert_int_equal(st_chain__tx_check(&f->p, tx.data, tx.len, &t, f->log, sizeof(f->log)),
+                   ST_EINVAL);
+  log_has(f, "1 to 1024 signatures");
+  st_buf_free(&tx);
+  st_buf_free(&rep);
+}
+
+/* ---- queries over a committed state ---- */
+
+typedef struct qfix {
+  char dir[PATH_MAX];
+  st_store_t *s;
+  st_chain_t ch;
+} qfix_t;
+
+static json_t *q_ok(qfix_t *q, int (*fn)(st_chain_t *, json_t *, json_t **, char *, size_t),
+                    const char *params) {
+  json_t *p = params ? json_loads(params, 0, NULL) : NULL, *res = NULL;
+  char err[256];
+  int rc = fn(&q->ch, p, &res, err, sizeof(err));
+  json_decref(p);
+  if (rc != 0)
+    fail_msg("query failed: %s", err);
+  return res;
+}
+
+static void q_err(qfix_t *q, int (*fn)(st_chain_t *, json_t *, json_t **, char *, size_t),
+                  const char *params, const char *want) {
+  json_t *p = params ? json_loads(params, 0, NULL) : NULL, *res = NULL;
+  char err[256];
+  assert_int_equal(fn(&q->ch, p, &res, err, sizeof(err)), ST_RPC_INVALID_PARAMS);
+  assert_null(res);
+  assert_string_equal(err, want);
+  json_decref(p);
+}
+
+static const char *jstr(json_t *o, const char *k) {
+  const char *s = json_string_value(json_object_get(o, k));
+  assert_non_null(s);
+  return s;
+}
+
+static void test_queries(void **state) {
+  (void)state;
+  qfix_t *q = calloc(1, sizeof(*q));
+  assert_non_null(q);
+  t_chain_open(q->dir, sizeof(q->dir), &q->s, &q->ch, 2);
+  /* The registry, the pools and one accepted report, as a block would
+   * leave them. */
+  t_state_w_t w;
+  t_state_begin(&w, &q->ch, 3, 0);
+  st_chain__gnode_t m[NMETA];
+  memset(m, 0, sizeof(m));
+  for (int i = 0; i < NMETA; i++) {
+    st_keypair_t kp;
+    meta_key(i, &kp);
+    memcpy(m[i].pubkey, kp.pk, ST_PUBKEY_LEN);
+    st_addr_from_pubkey(kp.pk, m[i].addr);
+    memcpy(m[i].owner, addr(MO1 + i), ST_ADDR_LEN);
+    m[i].deposit = 10 * STOS;
+  }
+  st_chain__gnodes_t gn = {.meta = m, .nmeta = NMETA};
+  assert_int_equal(st_chain__register_genesis(&gn, &w.c), 0);
+  st_sds_pool_t pool = {40 * STOS, 12 * STOS, 1000000000000000ull};
+  assert_int_equal(st_chain__sds_pool_put(&w.c, &pool), 0);
+  st_chain__acct_t a = {12 * STOS, 0};
+  assert_int_equal(st_chain__ov_put(&w.ov, macc("sds_pool"), &a), 0);
+  a.balance = 1000 * STOS;
+  assert_int_equal(st_chain__ov_put(&w.ov, macc("foundation"), &a), 0);
+  st_buf_t rep;
+  msg_t x;
+  report(T_CHAIN_ID "-meta", 9, two, 2, TWO_TOTAL, &rep);
+  msg_build(&x, &rep, quorum, 2);
+  assert_int_equal(st_chain__traffic_exec(&w.c, addr(SENDER), &x.b), 0);
+  st_buf_free(&rep);
+  t_state_commit(&w);
+
+  json_t *r = q_ok(q, st_chain__q_traffic_report, "{\"epoch\":9}");
+  assert_string_equal(jstr(r, "traffic_reward"), "207171314741035851");
+  assert_string_equal(jstr(r, "traffic_reward_formula"), "207171314741035856");
+  assert_string_equal(jstr(r, "mining_reward"), "80000000000000000000");
+  assert_string_equal(jstr(r, "community_tax"), "2071713147410358");
+  assert_string_equal(jstr(r, "validators_share"), "16041019920318725099");
+  assert_string_equal(jstr(r, "volume"), "4000000000000");
+  assert_int_equal(json_integer_value(json_object_get(r, "signers")), 2);
+  assert_int_equal(json_integer_value(json_object_get(r, "active_meta_nodes")), 3);
+  json_t *rj = json_object_get(r, "report");
+  assert_string_equal(jstr(rj, "meta_chain_id"), T_CHAIN_ID "-meta");
+  assert_string_equal(jstr(rj, "total"), TWO_TOTAL);
+  json_t *e0 = json_array_get(json_object_get(rj, "entries"), 0);
+  assert_string_equal(jstr(e0, "volume"), "3000000000000");
+  assert_int_equal(strncmp(jstr(e0, "node"), "stsds1", 6), 0);
+  json_decref(r);
+  r = q_ok(q, st_chain__q_traffic_report, NULL); /* the last one */
+  assert_int_equal(json_integer_value(json_object_get(r, "epoch")), 9);
+  json_decref(r);
+  q_err(q, st_chain__q_traffic_report, "{\"epoch\":8}",
+        "invalid params: no volume report was accepted for epoch 8");
+
+  char who[ST_ADDR_STR_MAX], params[128];
+  assert_int_equal(st_addr_encode(ST_HRP_WALLET, addr(RW1), who, sizeof(who)), 0);
+  snprintf(params, sizeof(params), "{\"address\":\"%s\"}", who);
+  r = q_ok(q, st_chain__q_traffic_rewards, params);
+  assert_string_equal(jstr(r, "immature_total"), "36092294820717131473");
+  assert_string_equal(jstr(r, "matured"), "0");
+  assert_string_equal(jstr(r, "withdrawn"), "0");
+  json_t *i0 = json_array_get(json_object_get(r, "immature"), 0);
+  assert_int_equal(json_integer_value(json_object_get(i0, "epoch")), 9);
+  assert_int_equal(json_integer_value(json_object_get(i0, "matures_with_epoch")), 11);
+  assert_string_equal(jstr(i0, "amount"), "36092294820717131473");
+  json_decref(r);
+  q_err(q, st_chain__q_traffic_rewards, NULL, "invalid params: address is required");
+
+  r = q_ok(q, st_chain__q_foundation, NULL);
+  assert_string_equal(jstr(r, "balance"), "920000000000000000000");
+  assert_string_equal(jstr(r, "total_mined"), "80000000000000000000");
+  assert_int_equal(json_integer_value(json_object_get(r, "last_epoch")), 9);
+  json_t *tier = json_object_get(r, "tier");
+  assert_string_equal(jstr(tier, "reward_per_epoch"), "80000000000000000000");
+  assert_int_equal(json_integer_value(json_object_get(tier, "resource_bps")), 6000);
+  json_decref(r);
+  t_chain_close(q->dir, q->s, &q->ch);
+  free(q);
+}
+
 /* ---- genesis ---- */
 
 static void test_params(void **state) {
@@ -623,7 +868,9 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_foundation_short, setup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_empty_report, setup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_wash_traffic, wsetup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_as_tx, setup, fix_teardown),
     cmocka_unit_test(test_params),
+    cmocka_unit_test(test_queries),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
