@@ -289,6 +289,10 @@ static void test_refused(void **state) {
   refused(f, submit_epoch(f, 5, forged, 2), ST_EPERM, "of 1 active", total0);
   refused(f, submit_epoch(f, 5, strangers, 3), ST_EPERM, "of 1 active", total0);
   refused(f, submit_epoch(f, 5, twice, 3), ST_EPERM, "of 1 active", total0);
+  /* A node's first signature is the one checked: a forgery then a good
+   * one of the same key count nothing. */
+  static const int forged_first[] = {0, 101, 1};
+  refused(f, submit_epoch(f, 5, forged_first, 3), ST_EPERM, "of 1 active", total0);
   last_epoch(f, &any);
   assert_false(any);
   assert_true(bal(f, macc("sds_pool")) == sds0);
