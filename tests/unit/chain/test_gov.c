@@ -222,6 +222,16 @@ static void vote_mixed(fix_t *f, uint64_t id) {
 
 /* ---- tests ---- */
 
+/* The traffic section is governed like the others, within its bounds. */
+static void test_submit_traffic(void **state) {
+  fix_t *f = *state;
+  assert_int_equal(submit1(f, P, "500", "traffic.community_tax_bps", "10001"), ST_EINVAL);
+  assert_non_null(strstr(f->log, "params.traffic.community_tax_bps"));
+  assert_int_equal(submit1(f, P, "500", "traffic.mature_epoch", "-1"), ST_EINVAL);
+  assert_non_null(strstr(f->log, "params.traffic.mature_epoch"));
+  assert_int_equal(submit1(f, P, "500", "traffic.mature_epoch", "5"), 0);
+}
+
 /* Every refusal of a change set, with its sentence, and nothing written. */
 static void test_submit_refused(void **state) {
   fix_t *f = *state;
@@ -597,6 +607,7 @@ int main(void) {
   st_log_set_level(ST_LOG_ERROR);
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_submit_refused, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_submit_traffic, setup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_record, setup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_deposit_flow, setup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_tally_and_pass, setup, fix_teardown),
