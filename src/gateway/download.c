@@ -13,7 +13,19 @@
  * with the file key. The status and headers go out with the first
  * verified byte, so a download that cannot start gets a clear error;
  * once started, one that cannot go on is cut short (the client sees
- * fewer bytes than Content-Length). Memory: WINDOW blocks per download. */
+ * fewer bytes than Content-Length). Memory: WINDOW blocks per download.
+ *
+ * Traffic (docs/traffic.md): a download is paid by the wallet that signed
+ * the request (the token's wallet with the API token), for /s/{link} by
+ * the link's owner, else by the file's owner; a payer without ozone gets
+ * 402 before anything is fetched. Per holder it fetched blocks from, a
+ * download keeps a session (16 random bytes, within one meta epoch) and
+ * the bytes of verified blocks received from it, and signs with the node
+ * key a receipt of the cumulative bytes for the holder — at most one per
+ * RCPT_BYTES or per RCPT_MS, and a last one when the download ends or the
+ * epoch changes (the next bytes then start a new session). Blocks from
+ * the block cache and hash lists draw no receipt, nor does this node
+ * serving itself. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +48,10 @@
 #define HOLDER_STATS 256
 #define MAX_HOLDERS ST_PLACE_REPLICAS_MAX
 #define LINK_HEX 32
+/* Receipts: sessions per download, and how often each is signed. */
+#define RCPT_SESS 16
+#define RCPT_BYTES (256u << 10)
+#define RCPT_MS 1000
 
 typedef struct hstat {
   uint8_t node[ST_ADDR_LEN];
@@ -57,6 +73,16 @@ typedef struct hlist {
 } hlist_t;
 
 typedef struct dl dl_t;
+
+/* A receipt session with one holder. */
+typedef struct rsess {
+  uint8_t holder[ST_ADDR_LEN];
+  uint8_t id[16];
+  uint64_t epoch;
+  uint64_t bytes, signed_bytes;
+  uint64_t signed_ms;
+  bool used;
+} rsess_t;
 
 typedef struct slot {
   uint64_t g;                      /* stored block number across the file */
@@ -108,6 +134,10 @@ struct dl {
   int dead_status;
   char dead_msg[160];
   struct dl *next;
+  /* Traffic receipts. */
+  uint8_t root[ST_HASH_LEN];
+  uint8_t payer[ST_ADDR_LEN];
+  rsess_t rs[RCPT_SESS];
 };
 
 /* Verified blocks kept for the next requests (the CDN part): a hash
@@ -133,6 +163,7 @@ typedef struct st_gw__fetch {
   hstat_t stats[HOLDER_STATS];
   size_t nstats;
   uv_timer_t *tick, *later;
+  st_metric_t *m_rcpt;
 } fetch_t;
 
 static uint64_t now_ms(void) {
@@ -160,8 +191,90 @@ static fetch_t *fx(st_gw_files_t *f) {
     uv_timer_init(f->node->loop, f->fetch->later);
     f->fetch->later->data = f;
     f->fetch->cache_max = f->node->cfg.gw_cache_bytes;
+    if (f->node->metrics)
+      f->fetch->m_rcpt = st_metrics_counter(f->node->metrics,
+                                            "stratos_traffic_receipts_signed_total",
+                                            "Traffic receipts this gateway signed for holders.",
+                                            "");
   }
   return f->fetch;
+}
+
+/* ---- traffic receipts ---- */
+
+/* Signs and sends the receipt of session r (its bytes so far). */
+static void rcpt_send(dl_t *d, rsess_t *r) {
+  st_gw_files_t *f = d->f;
+  const char *chain = st_meta_chain_id(f->node);
+  st_meta_receipt_t m;
+  st_buf_t b;
+  if (!chain || r->bytes == r->signed_bytes)
+    return;
+  memset(&m, 0, sizeof(m));
+  memcpy(m.server, r->holder, ST_ADDR_LEN);
+  memcpy(m.payer, d->payer, ST_ADDR_LEN);
+  memcpy(m.file, d->root, ST_HASH_LEN);
+  m.kind = 0;
+  m.epoch = r->epoch;
+  memcpy(m.session, r->id, sizeof(m.session));
+  m.bytes = r->bytes;
+  m.time_ms = (int64_t)wall_ms();
+  st_buf_init(&b, 1024);
+  int rc = st_meta_receipt_sign(&f->node->node_key, chain, &m, &b);
+  if (rc == 0)
+    rc = st_gw__to_holder(f, r->holder, ST_RES_RECEIPT, b.data, b.len, NULL, 0);
+  st_buf_free(&b);
+  if (rc != 0) {
+    ST_DEBUG("gateway", "a traffic receipt was not sent: %s", st_strerror(rc));
+    return;
+  }
+  r->signed_bytes = r->bytes;
+  r->signed_ms = now_ms();
+  if (fx(f)->m_rcpt)
+    st_metric_inc(fx(f)->m_rcpt);
+}
+
+/* n verified bytes came from holder. */
+static void rcpt_note(dl_t *d, const uint8_t holder[ST_ADDR_LEN], uint64_t n) {
+  uint8_t me[ST_ADDR_LEN];
+  uint64_t epoch;
+  st_addr_from_pubkey(d->f->node->node_key.pk, me);
+  if (memcmp(me, holder, ST_ADDR_LEN) == 0 || st_meta_epoch(d->f->node, &epoch, NULL) != 0)
+    return;
+  rsess_t *r = NULL, *oldest = &d->rs[0];
+  for (size_t i = 0; i < RCPT_SESS && !r; i++) {
+    if (d->rs[i].used && memcmp(d->rs[i].holder, holder, ST_ADDR_LEN) == 0)
+      r = &d->rs[i];
+    else if (!d->rs[i].used || (oldest->used && d->rs[i].signed_ms < oldest->signed_ms))
+      oldest = &d->rs[i];
+  }
+  if (r && r->epoch != epoch) {
+    rcpt_send(d, r); /* the old epoch's last word */
+    r->used = false;
+  }
+  if (!r || !r->used) {
+    if (!r) {
+      r = oldest;
+      if (r->used)
+        rcpt_send(d, r);
+    }
+    memset(r, 0, sizeof(*r));
+    r->used = true;
+    memcpy(r->holder, holder, ST_ADDR_LEN);
+    randombytes_buf(r->id, sizeof(r->id));
+    r->epoch = epoch;
+    r->signed_ms = now_ms();
+  }
+  r->bytes += n;
+  if (r->bytes - r->signed_bytes >= RCPT_BYTES || now_ms() - r->signed_ms >= RCPT_MS)
+    rcpt_send(d, r);
+}
+
+/* The download ends: the last receipts. */
+static void rcpt_final(dl_t *d) {
+  for (size_t i = 0; i < RCPT_SESS; i++)
+    if (d->rs[i].used)
+      rcpt_send(d, &d->rs[i]);
 }
 
 /* ---- the block cache ---- */
@@ -386,6 +499,7 @@ static hlist_t *hl_get(dl_t *d, uint64_t s_index, dslice_t *s) {
 
 static void dl_free(dl_t *d) {
   fetch_t *x = fx(d->f);
+  rcpt_final(d);
   for (dl_t **pp = &x->list; *pp; pp = &(*pp)->next)
     if (*pp == d) {
       *pp = d->next;
@@ -688,6 +802,7 @@ static void verify(dl_t *d, slot_t *s) {
     if (s->len == blen) {
       s->verified = true;
       cache_put(fx(d->f), d->rec->slices[si].data, b, s->data, s->len);
+      rcpt_note(d, s->holder, s->len);
       return;
     }
   }
@@ -835,9 +950,10 @@ static void on_tick(uv_timer_t *t) {
 
 /* ---- starting a download ---- */
 
-/* Serves rec (borrowed: taken over by the download) for req. */
+/* Serves rec (borrowed: taken over by the download) for req, paid by
+ * payer (NULL: the file's owner). */
 static void serve(st_gw_files_t *f, h2o_req_t *req, Stratos__Storage__FileRecord *rec,
-                  const uint8_t root[ST_HASH_LEN], const uint8_t *key) {
+                  const uint8_t root[ST_HASH_LEN], const uint8_t *key, const uint8_t *payer) {
   dl_t *d = calloc(1, sizeof(*d));
   if (!d)
     abort();
@@ -889,6 +1005,24 @@ static void serve(st_gw_files_t *f, h2o_req_t *req, Stratos__Storage__FileRecord
     stratos__storage__file_record__free_unpacked(d->rec, NULL);
     d->rec = NULL;
     h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    free(d);
+    return;
+  }
+  /* The payer must have ozone left to start. */
+  memcpy(d->root, root, ST_HASH_LEN);
+  if (payer)
+    memcpy(d->payer, payer, ST_ADDR_LEN);
+  else if (rec->owner.len == ST_ADDR_LEN)
+    memcpy(d->payer, rec->owner.data, ST_ADDR_LEN);
+  st_u128 noz = 0;
+  if (st_meta_ozone(f->node, d->payer, &noz) == 0 && noz == 0) {
+    char a[ST_ADDR_STR_MAX];
+    st_addr_encode(ST_HRP_WALLET, d->payer, a, sizeof(a));
+    st_gw__fail(req, 402, "the wallet paying this download (%s) has no ozone left: prepay "
+                          "to download",
+                a);
+    stratos__storage__file_record__free_unpacked(rec, NULL);
+    sodium_memzero(d->key, sizeof(d->key));
     free(d);
     return;
   }
@@ -961,7 +1095,21 @@ int st_gw__download_handler(h2o_req_t *req, const st_http_match_t *m, void *ud) 
     return 0;
   }
   if (!rec->encrypted) {
-    serve(f, req, rec, root, NULL);
+    /* A public file: the signer of the request pays, if it signed. */
+    const uint8_t *payer = NULL;
+    st_gw__who_t who;
+    if (st_http_header(req, "authorization")) {
+      char path[96], msg[200];
+      snprintf(path, sizeof(path), "/v1/files/%s", id);
+      int st = st_gw__authorize(f, req, "GET", path, 0, &who, msg, sizeof(msg));
+      if (st != 0) {
+        stratos__storage__file_record__free_unpacked(rec, NULL);
+        st_gw__fail(req, st, "%s", msg);
+        return 0;
+      }
+      payer = who.owner;
+    }
+    serve(f, req, rec, root, NULL, payer);
     return 0;
   }
   /* A private file: the owner's gateway, with the owner's token. */
@@ -985,7 +1133,7 @@ int st_gw__download_handler(h2o_req_t *req, const st_http_match_t *m, void *ud) 
   }
   uint8_t key[ST_SEAL_KEY];
   st_seal_file_key(f->wallet.sk, rec->nonce.data, key);
-  serve(f, req, rec, root, key);
+  serve(f, req, rec, root, key, who.owner);
   sodium_memzero(key, sizeof(key));
   return 0;
 }
@@ -1072,7 +1220,7 @@ int st_gw__share_get_handler(h2o_req_t *req, const st_http_match_t *m, void *ud)
     st_gw__fail(req, 403, "this link lacks the key of the private file it shares");
     return 0;
   }
-  serve(f, req, rec, root, rec->encrypted ? key : NULL);
+  serve(f, req, rec, root, rec->encrypted ? key : NULL, owner);
   sodium_memzero(key, sizeof(key));
   return 0;
 }

@@ -178,6 +178,9 @@ static struct st_meta__traffic *tr_of(st_meta_t *m) {
       m->tr->m_ref = st_metrics_counter(m->node->metrics,
                                         "stratos_traffic_receipts_refused_total",
                                         "Receipts the meta chain refused", "");
+      /* The gateway's (src/gateway/download.c), shown from the start. */
+      st_metrics_counter(m->node->metrics, "stratos_traffic_receipts_signed_total",
+                         "Traffic receipts this gateway signed for holders.", "");
     }
   }
   return m->tr;
@@ -903,6 +906,7 @@ static void m_earnings(st_rpc_call_t *call, json_t *params, void *ud) {
 }
 
 void st_meta__traffic_rpc(st_meta_t *m, st_rpc_t *rpc) {
+  (void)tr_of(m); /* its metrics from the start */
   if (st_rpc_register(rpc, "epoch", m_epoch, m) != 0 ||
       st_rpc_register(rpc, "volume_report", m_volume_report, m) != 0 ||
       st_rpc_register(rpc, "earnings", m_earnings, m) != 0)
