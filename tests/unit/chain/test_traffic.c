@@ -8,6 +8,7 @@
  * foundation pool smaller than the epoch's reward; wash traffic losing
  * money under the default parameters; the traffic params in genesis. */
 #include "chain/nodes.h"
+#include "chain/qkit.h"
 #include "traffic.pb-c.h"
 
 #define STOS ((st_u128)1000000000000000000ull)
@@ -29,7 +30,8 @@ static void meta_key(int i, st_keypair_t *kp) { t_key(60 + i, kp, NULL); }
 
 /* Genesis: NMETA meta nodes of 10 STOS (owners MO1...) and one resource
  * node of deposit res_deposit owned by res_owner. */
-static void genesis(fix_t *f, st_u128 meta_deposit, st_u128 res_deposit, int res_owner) {
+static void genesis_c(st_chain__ctx_t *c, st_u128 meta_deposit, st_u128 res_deposit,
+                      int res_owner) {
   st_chain__gnode_t m[NMETA], r;
   memset(m, 0, sizeof(m));
   memset(&r, 0, sizeof(r));
@@ -51,7 +53,11 @@ static void genesis(fix_t *f, st_u128 meta_deposit, st_u128 res_deposit, int res
   r.capacity = 1 << 20;
   snprintf(r.network_address, sizeof(r.network_address), "127.0.0.1:9000");
   st_chain__gnodes_t gn = {.meta = m, .nmeta = NMETA, .res = &r, .nres = 1};
-  assert_int_equal(st_chain__register_genesis(&gn, &f->c), 0);
+  assert_int_equal(st_chain__register_genesis(&gn, c), 0);
+}
+
+static void genesis(fix_t *f, st_u128 meta_deposit, st_u128 res_deposit, int res_owner) {
+  genesis_c(&f->c, meta_deposit, res_deposit, res_owner);
 }
 
 static fix_t *fix_base(void) {
@@ -598,7 +604,7 @@ static void test_wash_traffic(void **state) {
 
 /* A signed tx of key 90 carrying the volume report rep with signers,
  * its fee the minimum for its size (found by encoding twice). */
-static void report_tx(fix_t *f, uint64_t nonce, const st_buf_t *rep, const int *signers,
+static void report_tx(st_u128 min_fee, uint64_t nonce, const st_buf_t *rep, const int *signers,
                       size_t ns, size_t nsigs_claimed, st_buf_t *tx, st_u128 *fee) {
   Stratos__Tx__TxBody b;
   Stratos__Tx__MsgVolumeReport m;
@@ -644,7 +650,7 @@ static void report_tx(fix_t *f, uint64_t nonce, const st_buf_t *rep, const int *
     assert_int_equal(st_chain__tx_encode(body, bl, sender.pk, sig, tx), 0);
     free(body);
     if (pass == 0) {
-      *fee = f->p.min_fee_per_byte * (tx->len + 64);
+      *fee = min_fee * (tx->len + 64);
       st_buf_free(tx);
     }
   }
@@ -665,7 +671,7 @@ static void test_as_tx(void **state) {
 
   /* Refused for want of signatures: the fee is paid, the nonce used. */
   report(T_CHAIN_ID "-meta", 8, two, 2, TWO_TOTAL, &rep);
-  report_tx(f, 0, &rep, one, 1, 1, &tx, &fee);
+  report_tx(f->p.min_fee_per_byte, 0, &rep, one, 1, 1, &tx, &fee);
   assert_int_equal(st_chain__tx_check(&f->p, tx.data, tx.len, &t, f->log, sizeof(f->log)), 0);
   assert_int_equal(st_chain__tx_verify(T_CHAIN_ID, tx.data, &t), 0);
   assert_int_equal(st_chain__tx_exec(&f->c, &t, tx.data), 0);
@@ -686,7 +692,7 @@ static void test_as_tx(void **state) {
    * in a block. */
   st_u128 fees0 = f->c.fees, total0 = grand_total(f);
   f->c.any_nonce = true;
-  report_tx(f, 1, &rep, quorum, 2, 2, &tx, &fee);
+  report_tx(f->p.min_fee_per_byte, 1, &rep, quorum, 2, 2, &tx, &fee);
   assert_int_equal(st_chain__tx_check(&f->p, tx.data, tx.len, &t, f->log, sizeof(f->log)), 0);
   assert_int_equal(st_chain__tx_exec(&f->c, &t, tx.data), 0);
   assert_true(f->c.fees == fees0);
@@ -703,7 +709,7 @@ static void test_as_tx(void **state) {
   st_buf_free(&tx);
 
   /* Stateless: too many signatures, or none. */
-  report_tx(f, 2, &rep, quorum, 2, ST_TRAFFIC_MAX_SIGS + 1, &tx, &fee);
+  report_tx(f->p.min_fee_per_byte, 2, &rep, quorum, 2, ST_TRAFFIC_MAX_SIGS + 1, &tx, &fee);
   f->p.max_tx_bytes = 1 << 20;
   assert_int_equal(st_chain__tx_check(&f->p, tx.data, tx.len, &t, f->log, sizeof(f->log)),
                    ST_EINVAL);
@@ -830,6 +836,90 @@ static void test_queries(void **state) {
   free(q);
 }
 
+/* ---- in a block ---- */
+
+/* Finalizes and commits block height with the n txs, as the engine does. */
+static void finalize(st_chain_t *ch, st_store_t *s, int64_t height, st_buf_t *txs, size_t n) {
+  const uint8_t *ptrs[4];
+  size_t lens[4];
+  uint8_t bh[ST_HASH_LEN], prop[ST_ADDR_LEN], app[ST_HASH_LEN], res[ST_HASH_LEN];
+  st_keypair_t kp;
+  t_key(7, &kp, prop);
+  for (size_t i = 0; i < n; i++) {
+    ptrs[i] = txs[i].data;
+    lens[i] = txs[i].len;
+  }
+  memset(bh, (int)height, sizeof(bh));
+  st_cons_block_t b = {.height = height, .time_ms = 1795000000000LL + height * 1000,
+                       .hash = bh, .proposer = prop, .ntxs = n, .txs = ptrs, .tx_lens = lens};
+  st_txn_t *txn;
+  st_cons_valset_t next = {0};
+  bool changed = false;
+  assert_int_equal(st_txn_begin(s, true, &txn), 0);
+  assert_int_equal(st_chain__app_finalize(ch, txn, &b, app, res, &next, &changed), 0);
+  assert_false(changed);
+  assert_int_equal(st_txn_commit(txn), 0);
+  st_chain__app_committed(ch, height);
+}
+
+/* The validator's outstanding rewards (commission included). */
+static st_u128 outstanding(st_chain_t *ch) {
+  st_qk_reader_t r;
+  char err[128];
+  uint8_t op[ST_ADDR_LEN], k[1 + ST_ADDR_LEN];
+  st_keypair_t kp;
+  st_u128 v;
+  t_key(7, &kp, op);
+  assert_int_equal(st_qk_open(ch, &r, err, sizeof(err)), 0);
+  assert_int_equal(st_chain__ov_read_u128(&r.ov, ST_CHAIN__SP_STATE, k,
+                                          st_chain__k1(k, ST_K_D_OUT, op), &v), 0);
+  st_qk_close(&r);
+  return v;
+}
+
+/* A report relayed in a block: the validators' share reaches the bonded
+ * validator with the block's fees, less distribution's community tax. */
+static void test_in_a_block(void **state) {
+  (void)state;
+  qfix_t *q = calloc(1, sizeof(*q));
+  assert_non_null(q);
+  t_chain_open(q->dir, sizeof(q->dir), &q->s, &q->ch, 2);
+  t_state_w_t w;
+  t_state_begin(&w, &q->ch, 0, 0);
+  genesis_c(&w.c, 10 * STOS, 10 * STOS, RW1);
+  st_sds_pool_t pool = {40 * STOS, 12 * STOS, 1000000000000000ull};
+  assert_int_equal(st_chain__sds_pool_put(&w.c, &pool), 0);
+  st_chain__acct_t a = {12 * STOS, 0};
+  assert_int_equal(st_chain__ov_put(&w.ov, macc("sds_pool"), &a), 0);
+  a.balance = 1000 * STOS;
+  assert_int_equal(st_chain__ov_put(&w.ov, macc("foundation"), &a), 0);
+  st_keypair_t sender;
+  uint8_t sa[ST_ADDR_LEN];
+  t_key(90, &sender, sa);
+  a.balance = STOS;
+  assert_int_equal(st_chain__ov_put(&w.ov, sa, &a), 0);
+  t_state_commit(&w);
+  st_u128 out0 = outstanding(&q->ch);
+
+  st_buf_t rep, tx;
+  st_u128 fee;
+  report(T_CHAIN_ID "-meta", 9, two, 2, TWO_TOTAL, &rep);
+  report_tx(q->ch.gen.p.min_fee_per_byte, 0, &rep, quorum, 2, 2, &tx, &fee);
+  finalize(&q->ch, q->s, 1, &tx, 1);
+  st_buf_free(&tx);
+  st_buf_free(&rep);
+
+  json_t *r = q_ok(q, st_chain__q_traffic_report, NULL);
+  st_u128 val;
+  assert_int_equal(st_u128_parse(jstr(r, "validators_share"), &val), 0);
+  assert_true(val == (st_u128)16041019920318725ull * 1000 + 99);
+  json_decref(r);
+  st_u128 fees = fee + val;
+  assert_true(outstanding(&q->ch) == out0 + fees - fees / 100);
+  t_chain_close(q->dir, q->s, &q->ch);
+  free(q);
+}
+
 /* ---- genesis ---- */
 
 static void test_params(void **state) {
@@ -875,6 +965,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_as_tx, setup, fix_teardown),
     cmocka_unit_test(test_params),
     cmocka_unit_test(test_queries),
+    cmocka_unit_test(test_in_a_block),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
