@@ -657,6 +657,74 @@ static void report_tx(st_u128 min_fee, uint64_t nonce, const st_buf_t *rep, cons
   free(ps);
 }
 
+/* Signs body b (fee set to fee) as key 90 into tx. */
+static void sign_body(Stratos__Tx__TxBody *b, st_u128 fee, st_buf_t *tx) {
+  st_keypair_t sender;
+  uint8_t sig[ST_SIG_LEN];
+  char fs[ST_U128_STR_MAX];
+  t_key(90, &sender, NULL);
+  st_u128_format(fee, fs);
+  b->chain_id = mut(T_CHAIN_ID);
+  b->fee = fs;
+  size_t bl = stratos__tx__tx_body__get_packed_size(b);
+  uint8_t *body = malloc(bl);
+  assert_non_null(body);
+  stratos__tx__tx_body__pack(b, body);
+  assert_int_equal(st_sign(&sender, ST_DOM_TX, T_CHAIN_ID, body, bl, sig), 0);
+  st_buf_init(tx, SIZE_MAX);
+  assert_int_equal(st_chain__tx_encode(body, bl, sender.pk, sig, tx), 0);
+  free(body);
+}
+
+/* The stateless checks of MsgFoundationDeposit and MsgWithdrawTraffic. */
+static void test_stateless(void **state) {
+  fix_t *f = *state;
+  const st_u128 fee = STOS / 1000;
+  st_buf_t tx;
+  st_chain__tx_t t;
+  Stratos__Tx__TxBody b;
+  Stratos__Tx__MsgFoundationDeposit d;
+  Stratos__Tx__MsgWithdrawTraffic w;
+  static const struct {
+    bool deposit;
+    const char *amount;
+    int code;
+    const char *log;
+  } cases[] = {
+    {true, "0", ST_EINVAL, "amount must be greater than zero"},
+    {true, "", ST_EINVAL, "amount must be a decimal number of wei"},
+    {true, "01", ST_EINVAL, "amount must be a decimal number of wei"},
+    {true, "5", 0, ""},
+    {false, "0", ST_EINVAL, "amount must be greater than zero"},
+    {false, "-3", ST_EINVAL, "amount must be a decimal number of wei"},
+    {false, "", 0, ""},
+    {false, "7", 0, ""},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    stratos__tx__tx_body__init(&b);
+    if (cases[i].deposit) {
+      stratos__tx__msg_foundation_deposit__init(&d);
+      d.amount = mut(cases[i].amount);
+      b.msg_case = STRATOS__TX__TX_BODY__MSG_FOUNDATION_DEPOSIT;
+      b.foundation_deposit = &d;
+    } else {
+      stratos__tx__msg_withdraw_traffic__init(&w);
+      w.amount = mut(cases[i].amount);
+      b.msg_case = STRATOS__TX__TX_BODY__MSG_WITHDRAW_TRAFFIC;
+      b.withdraw_traffic = &w;
+    }
+    sign_body(&b, fee, &tx);
+    int rc = st_chain__tx_check(&f->p, tx.data, tx.len, &t, f->log, sizeof(f->log));
+    assert_int_equal(rc, cases[i].code);
+    if (rc != 0)
+      log_has(f, cases[i].log);
+    else
+      /* A deposit's amount counts in what the balance must cover. */
+      assert_true(t.cost == fee + (cases[i].deposit ? 5 : 0));
+    st_buf_free(&tx);
+  }
+}
+
 static void test_as_tx(void **state) {
   fix_t *f = *state;
   st_keypair_t sender;
@@ -963,6 +1031,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_empty_report, setup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_wash_traffic, wsetup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_as_tx, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_stateless, setup, fix_teardown),
     cmocka_unit_test(test_params),
     cmocka_unit_test(test_queries),
     cmocka_unit_test(test_in_a_block),
