@@ -35,7 +35,8 @@ typedef struct st_config {
   /* [gateway] */
   st_laddr_t gw_laddr;
   size_t gw_max_body;
-  size_t gw_cache_bytes;         /* verified blocks kept for later requests */
+  size_t gw_cache_bytes;
+  size_t gw_request_timeout_s;   /* a request, body included, must arrive in it */         /* verified blocks kept for later requests */
   char gw_wallet[64];            /* keyring name; "" = "wallet", else "dev" */
   /* [p2p] */
   st_laddr_t p2p_laddr;

@@ -42,6 +42,10 @@ typedef struct st_http_opts {
   st_metrics_t *metrics;  /* borrowed; may be NULL */
   st_http_error_fn on_error; /* NULL: st_http_send_error */
   void *error_ud;
+  /* HTTP/1.1: the time a request, body included, may take to arrive, and
+   * a keep-alive connection may stay idle (h2o's req_timeout; 0: its 10 s
+   * default). Large uploads need more. */
+  uint64_t request_timeout_ms;
 } st_http_opts_t;
 
 int st_http_new(uv_loop_t *loop, const st_http_opts_t *opts, st_http_t **out);

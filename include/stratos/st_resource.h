@@ -49,6 +49,7 @@ enum st_res_frame {
   ST_RES_GET = 3,        /* BlockGet */
   ST_RES_PULL = 4,       /* SlicePull, from a meta node */
   ST_RES_CHECKED = 5,    /* SliceCheck with keep[], from a meta node */
+  ST_RES_CLAIM = 7,      /* SliceCheck{roots}: an upload in flight still needs these */
   ST_RES_RECEIPT = 6,    /* a traffic Receipt (proto/traffic.proto), from a reader */
   /* on ST_CH_GATEWAY or ST_CH_RESOURCE_REPLY, from a holder */
   ST_RES_ACK = 1,        /* SliceAck */

@@ -27,6 +27,7 @@ static const struct {
   {"gateway", "max_body_bytes", "1048576"},
   {"gateway", "wallet", ""},
   {"gateway", "cache_mb", "64"},
+  {"gateway", "request_timeout_s", "3600"},
   {"p2p", "laddr", "0.0.0.0:18081"},
   {"p2p", "persistent_peers", ""},
   {"p2p", "seeds", ""},
@@ -192,6 +193,9 @@ int st_config_set(st_config_t *c, const char *section, const char *key,
   } else if (IS("gateway", "max_body_bytes")) {
     want = "a byte count from 1024 to 67108864";
     rc = parse_size(value, 1024, 64u << 20, &c->gw_max_body);
+  } else if (IS("gateway", "request_timeout_s")) {
+    want = "seconds from 1 to 86400";
+    rc = parse_size(value, 1, 86400, &c->gw_request_timeout_s);
   } else if (IS("gateway", "cache_mb")) {
     size_t mb = 0;
     want = "a size in MiB from 0 to 65536";

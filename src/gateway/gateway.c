@@ -150,7 +150,8 @@ static int gw_init(st_node_t *node, void **state) {
     abort();
   g->node = node;
   st_http_opts_t o = {.name = "gateway", .max_body = node->cfg.gw_max_body,
-                      .metrics = node->metrics};
+                      .metrics = node->metrics,
+                      .request_timeout_ms = (uint64_t)node->cfg.gw_request_timeout_s * 1000u};
   int rc = st_http_new(node->loop, &o, &g->http);
   if (rc != 0) {
     free(g);

@@ -508,41 +508,78 @@ void st_gw__upload_on_peer(st_gw_files_t *f, const uint8_t peer[ST_ADDR_LEN], bo
     }
 }
 
-/* Offers a stored slice to its holder again: the holder answers at once
- * (the ack matches no transfer and is ignored) and counts it as claimed
- * now, so its garbage collection leaves it alone. */
-static void claim(upload_t *u, const uint8_t node[ST_ADDR_LEN], const uint8_t root[ST_HASH_LEN],
-                  uint64_t size, const uint8_t (*hashes)[ST_HASH_LEN], uint32_t nblocks) {
-  Stratos__Storage__SliceOffer o;
-  stratos__storage__slice_offer__init(&o);
-  o.xfer = st_gw__next_id(u->f);
-  o.root.data = (uint8_t *)(uintptr_t)root;
-  o.root.len = ST_HASH_LEN;
-  o.size = size;
-  o.blocks.data = (uint8_t *)(uintptr_t)hashes;
-  o.blocks.len = (size_t)nblocks * ST_HASH_LEN;
-  size_t n = stratos__storage__slice_offer__get_packed_size(&o);
+/* Claims the stored slices of this upload on their holders (one
+ * ST_RES_CLAIM per holder and round, up to ST_RES_CHECK_MAX roots each):
+ * a holder's garbage collection leaves a slice claimed within
+ * gc_grace_ms alone, so nothing is taken before the file is recorded. */
+typedef struct claim_list {
+  uint8_t node[ST_ADDR_LEN];
+  uint8_t (*roots)[ST_HASH_LEN];
+  size_t n;
+} claim_list_t;
+
+static void claim_flush(upload_t *u, claim_list_t *c) {
+  if (!c->n)
+    return;
+  Stratos__Storage__SliceCheck m;
+  stratos__storage__slice_check__init(&m);
+  ProtobufCBinaryData *r = calloc(c->n, sizeof(*r));
+  if (!r)
+    abort();
+  for (size_t i = 0; i < c->n; i++) {
+    r[i].data = c->roots[i];
+    r[i].len = ST_HASH_LEN;
+  }
+  m.roots = r;
+  m.n_roots = c->n;
+  size_t n = stratos__storage__slice_check__get_packed_size(&m);
   uint8_t *b = malloc(n);
   if (!b)
     abort();
-  stratos__storage__slice_offer__pack(&o, b);
-  st_gw__to_holder(u->f, node, ST_RES_OFFER, b, n, NULL, 0);
+  stratos__storage__slice_check__pack(&m, b);
+  st_gw__to_holder(u->f, c->node, ST_RES_CLAIM, b, n, NULL, 0);
   free(b);
+  free(r);
+  c->n = 0;
+}
+
+static void claim_add(upload_t *u, claim_list_t *lists, size_t *nlists,
+                      const uint8_t node[ST_ADDR_LEN], const uint8_t root[ST_HASH_LEN]) {
+  claim_list_t *c = NULL;
+  for (size_t i = 0; i < *nlists && !c; i++)
+    if (memcmp(lists[i].node, node, ST_ADDR_LEN) == 0)
+      c = &lists[i];
+  if (!c) {
+    if (*nlists == 4 * ST_PLACE_REPLICAS_MAX * ACTIVE_SLICES)
+      return;
+    c = &lists[(*nlists)++];
+    memcpy(c->node, node, ST_ADDR_LEN);
+    c->n = 0;
+    if (!(c->roots = malloc(ST_RES_CHECK_MAX * ST_HASH_LEN)))
+      abort();
+  }
+  memcpy(c->roots[c->n++], root, ST_HASH_LEN);
+  if (c->n == ST_RES_CHECK_MAX)
+    claim_flush(u, c);
 }
 
 static void claim_all(upload_t *u) {
-  for (uint64_t i = 0; i < u->nslices; i++) {
-    const struct kept *k = &u->kept[i];
-    for (uint32_t r = 0; k->hashes && r < u->replicas; r++)
-      claim(u, u->receipts[i * u->replicas + r], k->root, k->size,
-            (const uint8_t(*)[ST_HASH_LEN])k->hashes, k->nblocks);
-  }
+  /* Holders of an upload: at most the nodes placement ever named. */
+  enum { MAXL = 4 * ST_PLACE_REPLICAS_MAX * ACTIVE_SLICES };
+  claim_list_t lists[MAXL];
+  size_t nl = 0;
+  for (uint64_t i = 0; i < u->nslices; i++)
+    for (uint32_t r = 0; u->kept[i].hashes && r < u->replicas; r++)
+      claim_add(u, lists, &nl, u->receipts[i * u->replicas + r], u->kept[i].root);
   for (size_t i = 0; i < ACTIVE_SLICES; i++) {
     slice_t *s = &u->slices[i];
     for (size_t k = 0; s->transferring && k < s->nh; k++)
       if (s->h[k].done)
-        claim(u, s->h[k].node, s->root, s->len, (const uint8_t(*)[ST_HASH_LEN])s->hashes,
-              s->nblocks);
+        claim_add(u, lists, &nl, s->h[k].node, s->root);
+  }
+  for (size_t i = 0; i < nl; i++) {
+    claim_flush(u, &lists[i]);
+    free(lists[i].roots);
   }
 }
 

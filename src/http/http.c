@@ -466,6 +466,8 @@ int st_http_new(uv_loop_t *loop, const st_http_opts_t *opts, st_http_t **out) {
    * with a plain-text 413, before buffering more. */
   h->conf.max_request_entity_size = h->max_body * 4;
   h->conf.server_name = h2o_iovec_init(H2O_STRLIT("stratosd"));
+  if (opts->request_timeout_ms)
+    h->conf.http1.req_timeout = opts->request_timeout_ms;
   h2o_hostconf_t *host =
     h2o_config_register_host(&h->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
   h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);

@@ -274,6 +274,38 @@ int st_res__new(const st_res__cfg_t *cfg, st_res__eng_t **out) {
   return 0;
 }
 
+/* A gateway whose upload is still running claims the slices it stored
+ * here, so that garbage collection does not take them before the meta
+ * chain records the file. */
+static void on_claim(st_res__eng_t *e, const st_net_frame_t *f) {
+  if (f->len > 64 + (size_t)ST_RES_CHECK_MAX * (ST_HASH_LEN + 4)) {
+    st_res__ban(e, f->peer, "an oversized claim");
+    return;
+  }
+  Stratos__Storage__SliceCheck *c = stratos__storage__slice_check__unpack(NULL, f->len, f->data);
+  if (!c || c->n_roots > ST_RES_CHECK_MAX) {
+    if (c)
+      stratos__storage__slice_check__free_unpacked(c, NULL);
+    st_res__ban(e, f->peer, "a claim that does not decode");
+    return;
+  }
+  uint8_t(*roots)[ST_HASH_LEN] = c->n_roots ? malloc(c->n_roots * ST_HASH_LEN) : NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < c->n_roots && roots; i++)
+    if (c->roots[i].len == ST_HASH_LEN)
+      memcpy(roots[n++], c->roots[i].data, ST_HASH_LEN);
+  stratos__storage__slice_check__free_unpacked(c, NULL);
+  if (n) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int rc = st_slice_claim(e->cfg.store, (const uint8_t(*)[ST_HASH_LEN])roots, n,
+                            (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, NULL);
+    if (rc != 0)
+      ST_WARN(LOG_MOD, "cannot stamp %zu claimed slices: %s", n, st_strerror(rc));
+  }
+  free(roots);
+}
+
 void st_res__frame(st_res__eng_t *e, const st_net_frame_t *f) {
   if (!e || !f || e->closing)
     return;
@@ -293,6 +325,9 @@ void st_res__frame(st_res__eng_t *e, const st_net_frame_t *f) {
       break;
     case ST_RES_CHECKED:
       st_res__on_checked(e, f);
+      break;
+    case ST_RES_CLAIM:
+      on_claim(e, f);
       break;
     default:
       ST_DEBUG(LOG_MOD, "resource frame of unknown type %u ignored", (unsigned)f->type);

@@ -983,6 +983,36 @@ static int unref(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], bool drop
   return 0;
 }
 
+int st_slice_claim(st_slice_store_t *s, const uint8_t (*roots)[ST_HASH_LEN], size_t n,
+                   int64_t now_ms, size_t *claimed) {
+  st_txn_t *t;
+  size_t k = 0;
+  int rc = st_txn_begin(s->store, true, &t);
+
+  if (rc != 0)
+    return rc;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    rec_t r;
+    int g = rec_get(s, t, roots[i], &r);
+    if (g == ST_ENOENT)
+      continue;
+    if ((rc = g) != 0)
+      break;
+    if (r.added_ms < now_ms) {
+      r.added_ms = now_ms;
+      rc = rec_put(s, t, roots[i], &r);
+    }
+    k++;
+  }
+  if (rc != 0) {
+    st_txn_abort(t);
+    return rc;
+  }
+  if (claimed)
+    *claimed = k;
+  return st_txn_commit(t);
+}
+
 int st_slice_release(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN]) {
   return unref(s, root, false, 0);
 }

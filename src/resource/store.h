@@ -93,6 +93,13 @@ bool st_slice_write_ref_only(const st_slice_writer_t *w);
 int st_slice_read_block(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], uint32_t index,
                         uint8_t *buf, size_t *len);
 
+/* Stamps the slices among roots that are here as claimed now (one write
+ * transaction; roots not here are skipped): garbage collection leaves a
+ * slice claimed within gc_grace_ms alone. *claimed (may be NULL) counts
+ * those found. */
+int st_slice_claim(st_slice_store_t *s, const uint8_t (*roots)[ST_HASH_LEN], size_t n,
+                   int64_t now_ms, size_t *claimed);
+
 /* Drops one reference; the slice's file and record go at zero.
  * ST_ELOCKED while a writer of the slice lives. */
 int st_slice_release(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN]);

@@ -380,7 +380,8 @@ int st_rpc__new(st_node_t *node, st_rpc_t **out) {
     abort();
   rpc->node = node;
   rpc->max_batch = node->cfg.rpc_max_batch;
-  st_http_opts_t o = {"rpc", node->cfg.rpc_max_body, node->metrics, on_http_error, rpc};
+  st_http_opts_t o = {.name = "rpc", .max_body = node->cfg.rpc_max_body,
+                      .metrics = node->metrics, .on_error = on_http_error, .error_ud = rpc};
   st_http_new(node->loop, &o, &rpc->http);
   st_http_route(rpc->http, "POST", "/", on_post, rpc);
   st_http_route(rpc->http, "GET", "/websocket", st_rpc__ws_upgrade, rpc);

@@ -998,6 +998,44 @@ static void test_live_writer(void **state) {
   slice_free(&sl);
 }
 
+/* A claim stamps the slices that are here in one go, skips the others,
+ * and keeps a drop asked before it from taking the slice. */
+static void test_claim(void **state) {
+  fix_t *f = *state;
+  st_slice_info_t info;
+  slice_t a, b;
+  uint8_t roots[3][ST_HASH_LEN];
+  size_t n = 99;
+
+  slice_make(&a, BLK + 7);
+  slice_make(&b, 3 * BLK);
+  store_slice(f->s, &a);
+  store_slice(f->s, &b);
+  assert_int_equal(st_slice_info(f->s, a.root, &info, NULL), 0);
+  int64_t before = info.added_ms;
+  memcpy(roots[0], a.root, ST_HASH_LEN);
+  memset(roots[1], 0x5a, ST_HASH_LEN); /* not here */
+  memcpy(roots[2], b.root, ST_HASH_LEN);
+  assert_int_equal(st_slice_claim(f->s, (const uint8_t(*)[ST_HASH_LEN])roots, 3,
+                                  before + 5000, &n), 0);
+  assert_int_equal(n, 2);
+  assert_int_equal(st_slice_info(f->s, a.root, &info, NULL), 0);
+  assert_int_equal(info.added_ms, before + 5000);
+  assert_int_equal(info.refs, 1);
+  assert_int_equal(st_slice_info(f->s, b.root, &info, NULL), 0);
+  assert_int_equal(info.added_ms, before + 5000);
+  /* A drop of slices unclaimed since before the claim keeps them. */
+  assert_int_equal(st_slice_drop(f->s, a.root, before + 1), ST_EAGAIN);
+  assert_int_equal(st_slice_info(f->s, a.root, &info, NULL), 0);
+  /* An older stamp never moves one back. */
+  assert_int_equal(st_slice_claim(f->s, (const uint8_t(*)[ST_HASH_LEN])roots, 1, before, NULL),
+                   0);
+  assert_int_equal(st_slice_info(f->s, a.root, &info, NULL), 0);
+  assert_int_equal(info.added_ms, before + 5000);
+  slice_free(&a);
+  slice_free(&b);
+}
+
 /* Drop removes every reference at once, unless one was added at or after
  * the time given. */
 static void test_drop(void **state) {
@@ -1123,6 +1161,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
     cmocka_unit_test_setup_teardown(test_live_writer, setup, teardown),
     cmocka_unit_test_setup_teardown(test_drop, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
     cmocka_unit_test_setup_teardown(test_list_idle, setup, teardown),
   };
 
