@@ -340,6 +340,36 @@ static void test_refused(void **state) {
   assert_int_equal(last_epoch(f, &any), 5);
 }
 
+/* Every prefix of a report (signed as it is) and every byte of a signed
+ * report changed afterwards is refused with a sentence and changes
+ * nothing. */
+static void test_mangled(void **state) {
+  fix_t *f = *state;
+  st_buf_t rep;
+  st_u128 total0 = grand_total(f);
+  bool any;
+  report(T_CHAIN_ID "-meta", 5, two, 2, TWO_TOTAL, &rep);
+  for (size_t n = 1; n < rep.len; n++) {
+    st_buf_t cut = {.data = rep.data, .len = n};
+    assert_int_not_equal(submit(f, &cut, quorum, 2), 0);
+    assert_true(f->log[0] != '\0');
+  }
+  /* Signed, then changed in flight: the signatures no longer hold. */
+  for (size_t i = 0; i < rep.len; i++) {
+    msg_t x;
+    msg_build(&x, &rep, quorum, 2);
+    rep.data[i] ^= 0x5a;
+    assert_int_not_equal(fix_run(f, st_chain__traffic_exec, SENDER, &x.b), 0);
+    assert_true(f->log[0] != '\0');
+    rep.data[i] ^= 0x5a;
+  }
+  assert_true(grand_total(f) == total0);
+  last_epoch(f, &any);
+  assert_false(any);
+  assert_int_equal(submit(f, &rep, quorum, 2), 0);
+  st_buf_free(&rep);
+}
+
 /* The worked example of docs/traffic.md:
  *   R   = (40 + 12) STOS * 4e12 / (1e15 + 4e12) = 207171314741035856 wei
  *   tax = R * 100 / 10000                       = 2071713147410358
@@ -1022,6 +1052,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_quorum_accepted, setup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_refused, setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_mangled, setup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_rewards_exact, setup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_mature_withdraw, setup, fix_teardown),
     cmocka_unit_test_setup_teardown(test_mature_zero, setup, fix_teardown),
