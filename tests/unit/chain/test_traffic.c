@@ -1,12 +1,18 @@
 /* Unit tests of Proof-of-Traffic on the value chain: volume reports
  * accepted with signatures of 2/3 of the active meta nodes and refused
  * with fewer, forged ones, keys of no meta node, a signer counted twice,
- * a replayed or a skipped epoch, or bad entries, each refusal leaving
- * the state as it was; the rewards to the wei against the formulas
- * worked by hand; maturation after mature_epoch and withdrawal; the sum
- * of every balance conserved; the schedule's first tier boundary; a
- * foundation pool smaller than the epoch's reward; wash traffic losing
- * money under the default parameters; the traffic params in genesis. */
+ * a replayed or a skipped epoch, bad entries, or bytes cut or changed
+ * after signing, each refusal leaving the state as it was; the rewards
+ * to the wei against the formulas worked by hand; maturation after
+ * mature_epoch (and at once with 0) and withdrawal; the sum of every
+ * balance conserved; the schedule's first tier boundary and its end; a
+ * foundation pool smaller than the epoch's reward; an epoch without
+ * traffic; wash traffic losing money under the default parameters; the
+ * report as a signed tx (a refusal pays its fee, CheckTx keeps nothing)
+ * and in a finalized block (the validators' share reaching the bonded
+ * validator); the stateless checks of the three messages; the
+ * traffic_report, traffic_rewards and foundation queries; the traffic
+ * params in genesis. */
 #include "chain/nodes.h"
 #include "chain/qkit.h"
 #include "traffic.pb-c.h"
