@@ -13,7 +13,8 @@ same run:
             serving the same objects with the same wrk settings.
 
 Prints figures, then RATIO lines. Usage: bench/storage.py BUILD_DIR
-[--mib N] [--seconds S]
+[--mib N] [--seconds S] [--only upload|download|small]; bench/upload.sh,
+bench/download.sh and bench/small.sh run one part each.
 """
 
 import argparse
@@ -107,6 +108,7 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--only", choices=("upload", "download", "small"))
     a = ap.parse_args()
     binary = os.path.join(os.path.abspath(a.build), "stratosd")
     for tool in ("curl", "wrk", "nginx"):
@@ -134,73 +136,19 @@ def main():
         wait(lambda: sum(1 for r in rpc(meta["ports"]["rpc"], "resource_status")
                          ["resource_nodes"] if r["mining_status"] == "online") >= 3, 60,
              "three resource nodes online")
-        big = os.path.join(tmp, "big.bin")
-        run(["dd", "if=/dev/urandom", "of=" + big, "bs=1M", "count=%d" % a.mib])
-        mb = a.mib * 1048576 / 1e6
-        # references: hashing and disk
-        hb = run([os.path.join(os.path.abspath(a.build), "bench", "bench_file")])
-        m = re.search(r"BLAKE2b[^\n]*?([\d.]+) MB/s", hb)
-        blake = float(m.group(1)) if m else 0.0
-        t0 = time.time()
-        run(["dd", "if=" + big, "of=" + os.path.join(tmp, "dd.out"), "bs=1M", "conv=fsync"])
-        dd = mb / (time.time() - t0)
-        os.remove(os.path.join(tmp, "dd.out"))
-        # upload
-        t0 = time.time()
-        out = run(["curl", "-s", "-H", "Authorization: Bearer " + token, "-H", "Expect:",
-                   "-H", "X-Stratos-Replicas: 3", "--data-binary", "@" + big,
-                   gw + "/v1/files"])
-        up_s = time.time() - t0
-        fid = json.loads(out)["id"]
-        up = mb / up_s
-        print("upload %d MiB to 3 replicas: %.2f s, %.0f MB/s (BLAKE2b %.0f MB/s, dd+fsync "
-              "%.0f MB/s)" % (a.mib, up_s, up, blake, dd))
-        # download vs nginx
+        part = {"upload": a.only in (None, "upload"), "download": a.only in (None, "download"),
+                "small": a.only in (None, "small")}
         www = os.path.join(tmp, "www")
         os.makedirs(www)
         os.chmod(www, 0o755)
-        shutil.copy(big, os.path.join(www, "big.bin"))
-        os.chmod(os.path.join(www, "big.bin"), 0o644)
         ng = nginx(tmp, www, 34098)
-        best_gw = best_ng = 1e9
-        for _ in range(3):
-            code, t = curl_time([gw + "/v1/files/" + fid])
-            assert code == 200, code
-            best_gw = min(best_gw, t)
-            code, t = curl_time(["http://127.0.0.1:34098/big.bin"])
-            assert code == 200, "nginx answered %d" % code
-            best_ng = min(best_ng, t)
-        print("download %d MiB: gateway %.0f MB/s (every block verified), nginx %.0f MB/s"
-              % (a.mib, mb / best_gw, mb / best_ng))
-        # small objects
-        ids = []
-        for i in range(64):
-            body = os.urandom(4096)
-            with open(os.path.join(www, "o%d" % i), "wb") as f:
-                f.write(body)
-            os.chmod(os.path.join(www, "o%d" % i), 0o644)
-            r = json.loads(run(["curl", "-s", "-H", "Authorization: Bearer " + token,
-                                "-H", "X-Stratos-Replicas: 3", "--data-binary",
-                                "@" + os.path.join(www, "o%d" % i), gw + "/v1/files"]))
-            ids.append(r["id"])
-        lua_gw = os.path.join(tmp, "gw.lua")
-        lua_ng = os.path.join(tmp, "ng.lua")
-        with open(lua_gw, "w") as f:
-            f.write("ids = {%s}\ni = 0\nrequest = function()\n  i = i %% #ids + 1\n"
-                    "  return wrk.format('GET', '/v1/files/' .. ids[i])\nend\n"
-                    % ",".join('"%s"' % x for x in ids))
-        with open(lua_ng, "w") as f:
-            f.write("i = 0\nrequest = function()\n  i = i %% %d\n"
-                    "  local p = '/o' .. i\n  i = i + 1\n  return wrk.format('GET', p)\nend\n"
-                    % len(ids))
-        rps_gw, _ = wrk_rps(gw, a.seconds, lua_gw)
-        rps_ng, _ = wrk_rps("http://127.0.0.1:34098", a.seconds, lua_ng)
-        print("4 KiB objects: gateway %.0f req/s, nginx %.0f req/s" % (rps_gw, rps_ng))
-        print("RATIO download_vs_nginx=%.3f" % (best_ng / best_gw))
-        print("RATIO small_vs_nginx=%.3f" % (rps_gw / rps_ng))
-        if blake:
-            print("RATIO upload_vs_blake2b=%.3f" % (up / blake))
-        print("RATIO upload_vs_dd_fsync=%.3f" % (up / dd))
+        ratios = []
+        if part["upload"] or part["download"]:
+            big_file(a, binary, tmp, www, gw, token, part, ratios)
+        if part["small"]:
+            small(a, gw, token, www, ratios)
+        for r in ratios:
+            print(r)
     finally:
         if ng:
             ng.terminate()
@@ -212,6 +160,77 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def big_file(a, binary, tmp, www, gw, token, part, ratios):
+    big = os.path.join(tmp, "big.bin")
+    run(["dd", "if=/dev/urandom", "of=" + big, "bs=1M", "count=%d" % a.mib])
+    mb = a.mib * 1048576 / 1e6
+    # references: hashing and disk
+    hb = run([os.path.join(os.path.abspath(a.build), "bench", "bench_file")])
+    m = re.search(r"BLAKE2b[^\n]*?([\d.]+) MB/s", hb)
+    blake = float(m.group(1)) if m else 0.0
+    t0 = time.time()
+    run(["dd", "if=" + big, "of=" + os.path.join(tmp, "dd.out"), "bs=1M", "conv=fsync"])
+    dd = mb / (time.time() - t0)
+    os.remove(os.path.join(tmp, "dd.out"))
+    # upload
+    t0 = time.time()
+    out = run(["curl", "-s", "-H", "Authorization: Bearer " + token, "-H", "Expect:",
+               "-H", "X-Stratos-Replicas: 3", "--data-binary", "@" + big,
+               gw + "/v1/files"])
+    up_s = time.time() - t0
+    fid = json.loads(out)["id"]
+    up = mb / up_s
+    print("upload %d MiB to 3 replicas: %.2f s, %.0f MB/s (BLAKE2b %.0f MB/s, dd+fsync "
+          "%.0f MB/s)" % (a.mib, up_s, up, blake, dd))
+    if part["upload"]:
+        if blake:
+            ratios.append("RATIO upload_vs_blake2b=%.3f" % (up / blake))
+        ratios.append("RATIO upload_vs_dd_fsync=%.3f" % (up / dd))
+    if not part["download"]:
+        return
+    shutil.copy(big, os.path.join(www, "big.bin"))
+    os.chmod(os.path.join(www, "big.bin"), 0o644)
+    best_gw = best_ng = 1e9
+    for _ in range(3):
+        code, t = curl_time([gw + "/v1/files/" + fid])
+        assert code == 200, code
+        best_gw = min(best_gw, t)
+        code, t = curl_time(["http://127.0.0.1:34098/big.bin"])
+        assert code == 200, "nginx answered %d" % code
+        best_ng = min(best_ng, t)
+    print("download %d MiB: gateway %.0f MB/s (every block verified), nginx %.0f MB/s"
+          % (a.mib, mb / best_gw, mb / best_ng))
+    ratios.append("RATIO download_vs_nginx=%.3f" % (best_ng / best_gw))
+
+
+def small(a, gw, token, www, ratios):
+    tmp = os.path.dirname(www)
+    ids = []
+    for i in range(64):
+        body = os.urandom(4096)
+        with open(os.path.join(www, "o%d" % i), "wb") as f:
+            f.write(body)
+        os.chmod(os.path.join(www, "o%d" % i), 0o644)
+        r = json.loads(run(["curl", "-s", "-H", "Authorization: Bearer " + token,
+                            "-H", "X-Stratos-Replicas: 3", "--data-binary",
+                            "@" + os.path.join(www, "o%d" % i), gw + "/v1/files"]))
+        ids.append(r["id"])
+    lua_gw = os.path.join(tmp, "gw.lua")
+    lua_ng = os.path.join(tmp, "ng.lua")
+    with open(lua_gw, "w") as f:
+        f.write("ids = {%s}\ni = 0\nrequest = function()\n  i = i %% #ids + 1\n"
+                "  return wrk.format('GET', '/v1/files/' .. ids[i])\nend\n"
+                % ",".join('"%s"' % x for x in ids))
+    with open(lua_ng, "w") as f:
+        f.write("i = 0\nrequest = function()\n  i = i %% %d\n"
+                "  local p = '/o' .. i\n  i = i + 1\n  return wrk.format('GET', p)\nend\n"
+                % len(ids))
+    rps_gw, _ = wrk_rps(gw, a.seconds, lua_gw)
+    rps_ng, _ = wrk_rps("http://127.0.0.1:34098", a.seconds, lua_ng)
+    print("4 KiB objects: gateway %.0f req/s, nginx %.0f req/s" % (rps_gw, rps_ng))
+    ratios.append("RATIO small_vs_nginx=%.3f" % (rps_gw / rps_ng))
 
 
 if __name__ == "__main__":

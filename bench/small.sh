@@ -1,0 +1,3 @@
+#!/bin/sh
+# bench/small: see storage.py (one file service part on a 3-replica localnet).
+exec python3 "$(dirname "$0")/storage.py" "$@" --only small

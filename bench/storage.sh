@@ -1,3 +1,0 @@
-#!/bin/sh
-# bench/storage: see storage.py (upload, download and small objects).
-exec python3 "$(dirname "$0")/storage.py" "$@"
