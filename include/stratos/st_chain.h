@@ -63,6 +63,26 @@ int st_chain_events(const st_chain_feed_t *f, st_txn_t *txn, int64_t from, int64
 /* Event kinds and sizes (the encodings are documented in docs/meta.md). */
 enum { ST_CHAIN_EV_PREPAY = 1, ST_CHAIN_EV_RES_NODE = 2, ST_CHAIN_EV_META_NODE = 3 };
 
+/* ---- the value chain for the node's other modules ---- */
+
+struct st_node;
+
+/* The outcome of a submission's CheckTx, on the loop thread: code 0 when
+ * the tx entered the mempool (and is gossiped), else the refusal with a
+ * sentence in log (borrowed). peer is always NULL here. */
+typedef void (*st_chain_submit_cb)(void *ud, int code, const char *log,
+                                   const uint8_t hash[ST_HASH_LEN], const uint8_t *peer);
+/* Submits a signed tx (copied) to this node's value-chain mempool, as
+ * broadcast_tx_sync does. cb (may be NULL) is called exactly once,
+ * possibly before this returns. ST_ENOENT when no value chain runs here,
+ * ST_E2BIG for a tx over max_tx_bytes (cb is then not called). */
+int st_chain_submit(struct st_node *node, const uint8_t *tx, size_t len, st_chain_submit_cb cb,
+                    void *ud);
+/* addr's committed account nonce (the nonce of its next tx when none of
+ * its txs wait in the mempool) and the fee rate txs must pay. */
+int st_chain_account_nonce(struct st_node *node, const uint8_t addr[ST_ADDR_LEN],
+                           uint64_t *nonce, st_u128 *min_fee_per_byte);
+
 /* The module's hooks (ST_MOD_CHAIN): runs on nodes with the value or meta
  * role, when the home has a genesis. */
 extern const st_module_t st_chain_module;

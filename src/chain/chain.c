@@ -17,6 +17,7 @@
 #include <stratos/st_log.h>
 #include <stratos/st_net.h>
 #include "chain/nodes.h"
+#include "chain/submit.h"
 
 /* How long a peer that sent an undecodable tx is refused. */
 #define BAN_SECONDS 600
@@ -129,6 +130,7 @@ typedef struct mod {
 } mod_t;
 
 static void chain_free(st_chain_t *ch) {
+  st_chain__detach(ch);
   if (ch->cons)
     st_cons_free(ch->cons);
   ch->cons = NULL;
@@ -157,6 +159,7 @@ static int chain_new(st_node_t *node, st_chain_t **out) {
     return rc;
   }
   ch->node = node;
+  st_chain__attach(ch);
   st_chain__mempool_on_added(ch->mp, on_added, ch);
   ch->wait_timer = malloc(sizeof(*ch->wait_timer));
   if (!ch->wait_timer)

@@ -165,6 +165,10 @@ int st_daemon__dev_genesis(const char *home) {
    * files are kept once. */
   if (rc == 0)
     rc = st_daemon__genesis_set_replicas(g, 1);
+  /* Traffic epochs of a minute: volume reports come while one watches. */
+  json_t *mp = g ? json_object_get(json_object_get(g, "params"), "meta") : NULL;
+  if (rc == 0 && (!mp || json_object_set_new(mp, "epoch_ms", json_integer(60000)) != 0))
+    rc = ST_ENOMEM;
   if (rc == 0)
     rc = st_daemon__genesis_add_node(g, "meta_nodes", "dev", pk, addr, "127.0.0.1:26656");
   if (rc == 0)

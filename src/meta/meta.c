@@ -12,7 +12,8 @@
  * JSON-RPC methods read the meta state: meta_status, ozone_balance,
  * resource_status, broadcast_heartbeat, placement, file_info, and the
  * traffic ones (traffic.c): epoch, volume_report, earnings. Receipt
- * submissions travel on the meta mempool channel as frame type 3. */
+ * submissions travel on the meta mempool channel as frame type 3, the
+ * authorities' volume report signatures as type 4 (report.c). */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -608,6 +609,10 @@ static void on_mempool_frame(mod_t *md, const st_net_frame_t *f) {
   } else if (f->type == ST_META__FRAME_RCPT) {
     rc = st_meta__rcpt_receive(md->m, f->data, f->len, f->peer, log, sizeof(log));
     what = "receipt submission";
+  } else if (f->type == ST_META__FRAME_RSIG) {
+    rc = st_meta__rsig_frame(md->m, f->data, f->len);
+    snprintf(log, sizeof(log), "%s", st_strerror(rc));
+    what = "report signature";
   } else {
     rc = st_meta__hb_submit(md->m, f->data, f->len, log, sizeof(log));
     what = "heartbeat";

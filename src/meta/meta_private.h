@@ -221,7 +221,8 @@ typedef struct st_meta {
   st_meta__pull_t *pulls;
   size_t npulls, pulls_cap;
   struct st_meta__audit *audit; /* audit.c, on authorities */
-  struct st_meta__traffic *tr;  /* traffic.c: receipt pool, log, report signatures */
+  struct st_meta__traffic *tr;  /* traffic.c: receipt pool, earnings log */
+  struct st_meta__reports *reps; /* report.c: signatures and relay */
 } st_meta_t;
 
 /* Opens the state (writing the genesis state on first start). */
@@ -421,6 +422,22 @@ int st_meta__report_get(st_chain__overlay_t *ov, uint64_t epoch, const uint8_t *
  * wallet, volume}], total}. */
 int st_meta__report_json(const uint8_t *p, size_t n, json_t **out);
 void st_meta__traffic_rpc(st_meta_t *m, st_rpc_t *rpc);
+
+/* ---- volume reports to the value chain (report.c) ---- */
+
+/* The block being finalized committed the reports of epochs from ..
+ * from + n - 1 (for the commit that follows). */
+void st_meta__reports_made(st_meta_t *m, uint64_t from, size_t n);
+/* After a commit: an authority signs the new reports and gossips its
+ * signatures; a node holding a quorum relays. */
+void st_meta__reports_committed(st_meta_t *m);
+/* A ReportSig frame (ST_META__FRAME_RSIG): epoch (8, BE) || ReportSig.
+ * ST_EPARSE for an undecodable one, ST_EPERM / ST_EBADSIG for a signer
+ * that is no authority or a bad signature. */
+int st_meta__rsig_frame(st_meta_t *m, const uint8_t *p, size_t n);
+/* Signatures held for an epoch's report; *relayed: tried (may be NULL). */
+size_t st_meta__report_nsigs(st_meta_t *m, uint64_t epoch, bool *relayed);
+void st_meta__reports_free(st_meta_t *m);
 void st_meta__traffic_free(st_meta_t *m);
 
 /* JSON-RPC file_info. */

@@ -17,7 +17,8 @@
  *
  * Outside the state: the pool of receipt txs waiting for a block, an
  * earnings log of the receipts counted by recent blocks (in memory, the
- * last ST_META__EARN_LOG; lost on restart) and counters. */
+ * last ST_META__EARN_LOG; lost on restart) and counters; report.c signs
+ * and relays the reports. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,6 +469,7 @@ int st_meta__traffic_end_block(st_meta_t *m, st_chain__overlay_t *ov, st_meta__b
     /* The chain's first block: epochs before it have nothing to report. */
     return next_report_put(ov, eb);
   }
+  uint64_t first = next;
   while (next < eb && *reported < ST_META__REPORTS_PER_BLOCK && rc == 0) {
     st_buf_t rep;
     uint8_t k[1 + 8];
@@ -487,6 +489,8 @@ int st_meta__traffic_end_block(st_meta_t *m, st_chain__overlay_t *ov, st_meta__b
   }
   if (rc == 0 && *reported)
     rc = next_report_put(ov, next);
+  if (rc == 0 && *reported && b->results)
+    st_meta__reports_made(m, first, *reported);
   /* A session counts in its own epoch and the next; older ones go. */
   if (rc == 0 && *reported && eb >= 1)
     rc = sessions_sweep(ov, eb - 1);
@@ -611,6 +615,7 @@ void st_meta__traffic_begin(st_meta_t *m) {
   t->ndone = 0;
   t->npend = 0;
   memset(&t->blk, 0, sizeof(t->blk));
+  st_meta__reports_made(m, 0, 0);
 }
 
 st_meta__tstat_t *st_meta__traffic_stat(st_meta_t *m) {
@@ -648,10 +653,12 @@ void st_meta__traffic_committed(st_meta_t *m, int64_t height) {
   if (t->m_ref)
     st_metric_add(t->m_ref, (double)t->blk.refused);
   memset(&t->blk, 0, sizeof(t->blk));
+  st_meta__reports_committed(m);
 }
 
 void st_meta__traffic_free(st_meta_t *m) {
   struct st_meta__traffic *t = m->tr;
+  st_meta__reports_free(m);
   if (!t)
     return;
   for (size_t i = 0; i < t->npool; i++)
@@ -841,6 +848,10 @@ static void m_volume_report(st_rpc_call_t *call, json_t *params, void *ud) {
     st_rpc_error(call, ST_RPC_INTERNAL_ERROR, "cannot read the meta state", NULL);
     return;
   }
+  bool relayed;
+  size_t nsigs = st_meta__report_nsigs(m, (uint64_t)json_integer_value(je), &relayed);
+  json_object_set_new(j, "signatures", json_integer((json_int_t)nsigs));
+  json_object_set_new(j, "relayed", json_boolean(relayed));
   st_rpc_result(call, j);
 }
 

@@ -6,8 +6,9 @@ byte served is attributable to one holder, and 6-second epochs.
 A file whose slices sit on known holders is downloaded once; after the
 epoch ends the committed volume report shows exactly each holder's bytes
 × download_noz_per_byte, sorted by node, with the node's operator wallet,
-and the payer's ozone fell by the report's total; the earnings log of
-each holder shows its bytes. A payer at zero ozone gets 402 and no
+and the payer's ozone fell by the report's total; the authority signs
+each report and relays it, and the value chain accepts it with the same
+volume; the earnings log of each holder shows its bytes. A payer at zero ozone gets 402 and no
 receipt is signed. About 40 s under the sanitizers on two cores.
 
 Python standard library only."""
@@ -139,7 +140,7 @@ class TrafficTest(NodeTestCase):
             return last is not None and last >= e1
         wait_for("the volume reports of epochs %d..%d" % (e0["epoch"], e1), reported,
                  4 * EPOCH_MS / 1000 + 30)
-        got_vol, total = {}, 0
+        got_vol, total, totals = {}, 0, {}
         for e in range(e0["epoch"], e1 + 1):
             rep = self.gw.result("volume_report", {"epoch": e})
             self.assertEqual(rep["epoch"], e)
@@ -152,9 +153,23 @@ class TrafficTest(NodeTestCase):
                 got_vol[x["node"]] = got_vol.get(x["node"], 0) + int(x["volume"])
             self.assertEqual(int(rep["total"]), sum(int(x["volume"]) for x in rep["entries"]))
             total += int(rep["total"])
+            totals[e] = int(rep["total"])
         self.assertEqual(got_vol, {n: b * NOZ_PER_BYTE for n, b in expect.items()})
         self.assertEqual(total, size * NOZ_PER_BYTE)
         self.assertEqual(before - self.balance(self.owner), total)
+
+        # The one authority signed every report and relayed it from its
+        # wallet; the value chain accepted each, in order, with its volume.
+        for e in range(e0["epoch"], e1 + 1):
+            def accepted():
+                r = self.gw.rpc("traffic_report", {"epoch": e})
+                return r.get("result")
+            tr = wait_for("the value chain's report of epoch %d" % e, accepted, 30)
+            self.assertEqual(int(tr["volume"]), totals[e], tr)
+            self.assertEqual(tr["signers"], 1, tr)
+            rep = self.gw.result("volume_report", {"epoch": e})
+            self.assertEqual(rep["signatures"], 1, rep)
+            self.assertTrue(rep["relayed"], rep)
 
         # The holders' earnings log names the bytes and the payer.
         for n, b in expect.items():
