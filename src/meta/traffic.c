@@ -239,10 +239,20 @@ static int receipt_apply(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *
   }
   uint8_t receiver[ST_ADDR_LEN];
   st_addr_from_pubkey(r->signer.data, receiver);
-  uint64_t eb = st_meta__epoch_of(m, b->time_ms);
+  uint64_t eb = st_meta__epoch_of(m, b->time_ms), next;
+  bool set;
+  st_meta__rnode_t srv;
+  if ((rc = next_report_get(ov, &next, &set)) != 0 ||
+      ((rc = st_meta__rnode_get(ov, server, &srv)) != 0 && rc != ST_ENOENT)) {
+    stratos__traffic__receipt_body__free_unpacked(body, NULL);
+    return rc;
+  }
+  bool mirrored = rc == 0;
   rc = ST_EINVAL;
   if (body->server.len != ST_ADDR_LEN || memcmp(body->server.data, server, ST_ADDR_LEN) != 0)
     snprintf(log, cap, "the receipt names another server than its submitter");
+  else if (!mirrored)
+    snprintf(log, cap, "the server is no registered resource node");
   else if (memcmp(receiver, server, ST_ADDR_LEN) == 0)
     snprintf(log, cap, "a node cannot sign receipts for itself");
   else if (body->payer.len != ST_ADDR_LEN || body->file.len != ST_HASH_LEN ||
@@ -292,6 +302,8 @@ static int receipt_apply(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *
     return ST_EEXIST;
   }
   uint64_t growth = body->bytes - counted;
+  /* Bytes of an epoch already reported count in the block's epoch. */
+  uint64_t vol_epoch = set && body->epoch < next ? eb : body->epoch;
   memcpy(v, server, ST_ADDR_LEN);
   st_chain__be64(v + ST_ADDR_LEN, body->epoch);
   st_chain__be64(v + ST_ADDR_LEN + 8, body->bytes);
@@ -309,7 +321,7 @@ static int receipt_apply(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *
       uint8_t vk[1 + 8 + ST_ADDR_LEN];
       st_u128 vol;
       vk[0] = ST_META__K_VOLUME;
-      st_chain__be64(vk + 1, body->epoch);
+      st_chain__be64(vk + 1, vol_epoch);
       memcpy(vk + 9, server, ST_ADDR_LEN);
       if ((rc = st_chain__ov_read_u128(ov, ST_META__SP_REC, vk, sizeof(vk), &vol)) == 0)
         rc = st_chain__ov_write_u128(ov, ST_META__SP_REC, vk, sizeof(vk), vol + paid);
@@ -324,7 +336,7 @@ static int receipt_apply(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *
     memcpy(e.receiver, receiver, ST_ADDR_LEN);
     memcpy(e.payer, body->payer.data, ST_ADDR_LEN);
     memcpy(e.file, body->file.data, ST_HASH_LEN);
-    e.epoch = body->epoch;
+    e.epoch = vol_epoch;
     e.bytes = growth;
     e.noz = paid;
     e.kind = body->kind;
@@ -552,6 +564,23 @@ int st_meta__rcpt_receive(st_meta_t *m, const uint8_t *tx, size_t len, const uin
   stratos__meta__meta_tx__free_unpacked(mt, NULL);
   if (rc != 0)
     return rc;
+  if (m->store) {
+    st_txn_t *txn;
+    st_chain__overlay_t ov;
+    st_meta__rnode_t r;
+    if ((rc = st_txn_begin(m->store, false, &txn)) != 0)
+      return rc;
+    st_chain__ov_init(&ov, &m->st, txn);
+    rc = st_meta__rnode_get(&ov, server, &r);
+    st_chain__ov_free(&ov);
+    st_txn_abort(txn);
+    if (rc == ST_ENOENT) {
+      snprintf(log, cap, "receipts from a node that is no registered resource node");
+      return ST_EPERM;
+    }
+    if (rc != 0)
+      return rc;
+  }
   st_hash(ST_DOM_META_TX, tx, len, h);
   pool_expire(t, mono_ms());
   for (size_t i = 0; i < t->npool; i++)

@@ -296,6 +296,16 @@ static void rcpt_submit(res_t *r) {
 static void on_rcpt_timer(uv_timer_t *t) { rcpt_submit(t->data); }
 
 static void on_receipt(res_t *r, const st_net_frame_t *f) {
+  st_meta_receipt_t rc0;
+  uint8_t signer[ST_ADDR_LEN];
+  /* Only the reader itself hands over its receipts. */
+  if (st_meta_receipt_read(f->data, f->len, &rc0) == 0) {
+    st_addr_from_pubkey(rc0.signer, signer);
+    if (memcmp(signer, f->peer, ST_ADDR_LEN) != 0) {
+      ST_DEBUG("resource", "a receipt signed by another node than its sender was ignored");
+      return;
+    }
+  }
   int rc = st_res__rcpt_add(r->rcpt, f->data, f->len, wall_ms());
   if (rc == ST_EPARSE || rc == ST_E2BIG) {
     uint8_t me[ST_ADDR_LEN];

@@ -1,8 +1,9 @@
 /* Unit tests of the meta chain's receipt accounting (traffic.c): a
  * session's growth counted once, replays counting nothing, a payer
  * debited only what it has, receipts of another chain, another epoch or
- * an unknown signer refused, and the volume report written at the epoch
- * boundary with exact volumes, entries sorted by node. */
+ * an unknown signer or an unregistered server refused, and the volume
+ * report written at the epoch boundary with exact volumes, entries
+ * sorted by node (late receipts of a reported epoch count in the next). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -249,11 +250,13 @@ static void test_refusals(void **state) {
   assert_int_equal(s.refused, 6);
   assert_true(oz(f, f->payer) == 1000000);
   assert_true(volume(f, 3, &f->h1) == 0);
-  /* The previous epoch is still accepted. */
+  /* The previous epoch is still accepted; the chain began in epoch 3,
+   * so epoch 2 is never reported and its bytes count in epoch 3. */
   receipt(&r[0], &f->gw, CHAIN, &f->h1, f->payer, 0x77, 2, 10, 0);
   s = block(f, at_epoch(3, 200), &f->h1, r, 1);
   assert_int_equal(s.counted, 1);
-  assert_true(volume(f, 2, &f->h1) == 30);
+  assert_true(volume(f, 3, &f->h1) == 30);
+  assert_true(volume(f, 2, &f->h1) == 0);
 }
 
 static void test_bad_submitter_fails_block(void **state) {
@@ -329,6 +332,24 @@ static void test_report_at_boundary(void **state) {
   receipt(&r[0], &f->gw, CHAIN, &f->h2, f->payer, 0x91, 5, 900, 0);
   st_meta__tstat_t s = block(f, at_epoch(7, 6), &f->h2, r, 1);
   assert_int_equal(s.refused, 1);
+  /* A late receipt of epoch 6, reported already: it counts in epoch 7. */
+  receipt(&r[0], &f->gw, CHAIN, &f->h2, f->payer, 0x94, 6, 10, 0);
+  s = block(f, at_epoch(7, 7), &f->h2, r, 1);
+  assert_int_equal(s.counted, 1);
+  assert_true(volume(f, 7, &f->h2) == 30);
+  assert_true(volume(f, 6, &f->h2) == 0);
+}
+
+static void test_unregistered_server_refused(void **state) {
+  fx_t *f = *state;
+  st_buf_t r[1];
+  empty_block(f, at_epoch(0, 1));
+  /* stranger is no resource node: its receipts earn nothing. */
+  receipt(&r[0], &f->gw, CHAIN, &f->stranger, f->payer, 0xa1, 0, 100, 0);
+  st_meta__tstat_t s = block(f, at_epoch(0, 2), &f->stranger, r, 1);
+  assert_int_equal(s.counted, 0);
+  assert_int_equal(s.refused, 1);
+  assert_true(oz(f, f->payer) == 1000000);
 }
 
 int main(void) {
@@ -338,6 +359,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
     cmocka_unit_test_setup_teardown(test_bad_submitter_fails_block, setup, teardown),
     cmocka_unit_test_setup_teardown(test_report_at_boundary, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_unregistered_server_refused, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
