@@ -8,7 +8,8 @@ epoch ends the committed volume report shows exactly each holder's bytes
 × download_noz_per_byte, sorted by node, with the node's operator wallet,
 and the payer's ozone fell by the report's total; the authority signs
 each report and relays it, and the value chain accepts it with the same
-volume; the earnings log of each holder shows its bytes. A payer at zero ozone gets 402 and no
+volume; the holders keep the receipts, the meta chain refuses none, and
+the earnings log of each holder shows its bytes. A payer at zero ozone gets 402 and no
 receipt is signed. About 40 s under the sanitizers on two cores.
 
 Python standard library only."""
@@ -134,6 +135,15 @@ class TrafficTest(NodeTestCase):
         # at most one per block plus one last one per holder.
         self.assertLessEqual(self.signed() - signed0, size // BLOCK + 1 + len(expect))
 
+        # Each holder keeps its sessions' receipts for the meta chain.
+        for n in expect:
+            node = self.net.nodes[self.node_index[n]]
+
+            def kept():
+                s = samples(node.metrics(), "stratos_resource_receipts_kept")
+                return s and s[0][2] >= 1
+            wait_for("receipts kept on %s" % n, kept, 20)
+
         # Wait for every epoch the download touched to be reported.
         def reported():
             last = self.gw.result("epoch", {})["last_reported"]
@@ -170,6 +180,12 @@ class TrafficTest(NodeTestCase):
             rep = self.gw.result("volume_report", {"epoch": e})
             self.assertEqual(rep["signatures"], 1, rep)
             self.assertTrue(rep["relayed"], rep)
+
+        # The meta chain counted receipts and refused none.
+        fams = self.gw.metrics()
+        self.assertGreaterEqual(
+            samples(fams, "stratos_traffic_receipts_submitted_total")[0][2], len(expect))
+        self.assertEqual(samples(fams, "stratos_traffic_receipts_refused_total")[0][2], 0)
 
         # The holders' earnings log names the bytes and the payer.
         for n, b in expect.items():
