@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sodium.h>
 #include <stratos/st_err.h>
 #include <stratos/st_log.h>
 #include <stratos/st_meta.h>
