@@ -425,6 +425,13 @@ static int view_get(st_chain__overlay_t *ov, st_meta__blk_t *b, struct st_meta__
   return 0;
 }
 
+/* A node suspended in the block: the block's view sees it at once. */
+static void view_suspend(st_meta__blk_t *b, const uint8_t addr[ST_ADDR_LEN]) {
+  for (size_t i = 0; b->view && i < b->view->n; i++)
+    if (memcmp(b->view->nodes[i].addr, addr, ST_ADDR_LEN) == 0)
+      b->view->nodes[i].suspended = true;
+}
+
 /* One new holder for root: placement seeded by the block hash and the
  * root, never a node of s nor avoid. */
 static int pick_new(st_chain__overlay_t *ov, st_meta__blk_t *b, const uint8_t root[ST_HASH_LEN],
@@ -1093,7 +1100,17 @@ static int op_audit(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
     r.audits_failed++;
   }
   int what;
-  rc = st_meta__rnode_put(ov, &r);
+  bool slashed = false;
+  if (!a->passed)
+    rc = st_meta__slash_check(m, ov, b, &r, &slashed);
+  if (rc == 0)
+    rc = st_meta__rnode_put(ov, &r);
+  /* A suspended node gets nothing new from this block on, and what it
+   * holds is examined for repair. */
+  if (rc == 0 && slashed) {
+    view_suspend(b, r.addr);
+    rc = st_meta__node_lost(ov, r.addr);
+  }
   if (rc == 0 && !a->passed) {
     if (b->results)
       ST_INFO("meta", "%s failed an audit of slice %s..", node_str(a->holder.data, na), hx);

@@ -139,12 +139,15 @@ void st_meta__params_defaults(st_meta__params_t *p) {
   p->audit_interval_ms = 60000;
   p->epoch_ms = 600000;
   p->download_noz_per_byte = 1;
+  p->slash_audit_failures = 3;
+  p->slash_noz = 1000000000;
 }
 
 json_t *st_meta_default_params(void) {
   st_meta__params_t p;
   st_meta__params_defaults(&p);
-  return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "offline_after_ms",
+  return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                   "offline_after_ms",
                    (json_int_t)p.offline_after_ms, "heartbeat_interval_ms",
                    (json_int_t)p.heartbeat_interval_ms, "max_sync_heights",
                    (json_int_t)p.max_sync_heights, "slice_size", (json_int_t)p.slice_size,
@@ -154,7 +157,8 @@ json_t *st_meta_default_params(void) {
                    (json_int_t)p.max_file_bytes, "gc_grace_ms", (json_int_t)p.gc_grace_ms,
                    "audit_interval_ms", (json_int_t)p.audit_interval_ms, "epoch_ms",
                    (json_int_t)p.epoch_ms, "download_noz_per_byte",
-                   (json_int_t)p.download_noz_per_byte);
+                   (json_int_t)p.download_noz_per_byte, "slash_audit_failures",
+                   (json_int_t)p.slash_audit_failures, "slash_noz", (json_int_t)p.slash_noz);
 }
 
 /* The fields of params.meta with their ranges. */
@@ -180,6 +184,8 @@ static const pfield_t PFIELDS[] = {
   {"audit_interval_ms", 1000, 86400000},
   {"epoch_ms", 1000, 86400000},
   {"download_noz_per_byte", 0, 1000000000000LL},
+  {"slash_audit_failures", 1, 1000000},
+  {"slash_noz", 1, JSON_INT_MAX},
 };
 
 static int parse_params(json_t *g, st_meta__genesis_t *out, char *err, size_t cap) {
@@ -239,6 +245,10 @@ static int parse_params(json_t *g, st_meta__genesis_t *out, char *err, size_t ca
     p->epoch_ms = v[11];
   if (v[12] >= 0)
     p->download_noz_per_byte = (uint64_t)v[12];
+  if (v[13] >= 0)
+    p->slash_audit_failures = (uint64_t)v[13];
+  if (v[14] >= 0)
+    p->slash_noz = (uint64_t)v[14];
   if (p->heartbeat_interval_ms >= p->offline_after_ms)
     return fail(err, cap, "params.meta.heartbeat_interval_ms: must be shorter than "
                           "offline_after_ms");

@@ -47,6 +47,10 @@ enum {
   ST_META__K_VOLUME = 'E',   /* epoch(8) node(20) -> noz (16) */
   ST_META__K_REPORT = 'U',   /* epoch(8) -> an encoded VolumeReport */
   ST_META__K_EPOCH = 'K',    /* "K" -> the first epoch not yet reported (8) */
+  /* Slashing (slash.c). */
+  ST_META__K_SLASHED_AT = 'J', /* node(20) -> audits_failed at its last slash (8) */
+  ST_META__K_SLASH = 'B',    /* seq(8) -> an encoded SlashReport */
+  ST_META__K_SLASH_SEQ = 'N', /* "N" -> the last slash seq committed (8) */
 };
 
 #define ST_META__SCORE_START 10000
@@ -70,6 +74,9 @@ typedef struct st_meta__params {
   /* traffic */
   int64_t epoch_ms;
   uint64_t download_noz_per_byte;
+  /* slashing */
+  uint64_t slash_audit_failures; /* failed audits since the last slash */
+  uint64_t slash_noz;            /* noz slashed each time */
 } st_meta__params_t;
 
 /* The defaults of params.meta. */
@@ -150,6 +157,7 @@ typedef struct st_meta__hb {
 #define ST_META__FRAME_FILE 2
 #define ST_META__FRAME_RCPT 3   /* a MetaTx carrying a ReceiptSubmit */
 #define ST_META__FRAME_RSIG 4   /* epoch (8, BE) || an encoded ReportSig */
+#define ST_META__FRAME_SSIG 5   /* seq (8, BE) || an encoded ReportSig */
 /* A FileOp body is at most this large. */
 #define ST_META__FOP_MAX (4u << 20)
 /* The file tx pool: at most this many txs and bytes; a tx waits at most
@@ -422,6 +430,20 @@ int st_meta__report_get(st_chain__overlay_t *ov, uint64_t epoch, const uint8_t *
  * wallet, volume}], total}. */
 int st_meta__report_json(const uint8_t *p, size_t n, json_t **out);
 void st_meta__traffic_rpc(st_meta_t *m, st_rpc_t *rpc);
+
+/* ---- slashing (slash.c) ---- */
+
+/* After a failed audit counted in *r (not yet written back): when
+ * r->audits_failed minus its count at the node's last slash reaches
+ * params.meta.slash_audit_failures, a SlashReport with the next seq is
+ * written (ST_META__K_SLASH), the count remembered and r->suspended set;
+ * *slashed tells. The caller writes r. */
+int st_meta__slash_check(st_meta_t *m, st_chain__overlay_t *ov, const st_meta__blk_t *b,
+                         st_meta__rnode_t *r, bool *slashed);
+/* The last slash seq committed (0: none yet). */
+int st_meta__slash_last(st_chain__overlay_t *ov, uint64_t *seq);
+/* A committed SlashReport (ST_ENOENT: none), borrowed from ov. */
+int st_meta__slash_get(st_chain__overlay_t *ov, uint64_t seq, const uint8_t **p, size_t *n);
 
 /* ---- volume reports to the value chain (report.c) ---- */
 

@@ -23,6 +23,7 @@
 #include "meta/meta_private.h"
 #include "meta.pb-c.h"
 #include "storage.pb-c.h"
+#include "traffic.pb-c.h"
 
 #define NRES 6
 #define NWAL 3
@@ -1217,6 +1218,128 @@ static void test_storage_params(void **state) {
   st_meta__genesis_free(&g);
 }
 
+static st_meta__rnode_t rnode(fx_t *f, int i) {
+  st_txn_t *txn;
+  st_chain__overlay_t ov;
+  st_meta__rnode_t r;
+  assert_int_equal(st_txn_begin(f->s, false, &txn), 0);
+  st_chain__ov_init(&ov, &f->m->st, txn);
+  assert_int_equal(st_meta__rnode_get(&ov, f->raddr[i], &r), 0);
+  st_chain__ov_free(&ov);
+  st_txn_abort(txn);
+  return r;
+}
+
+/* The last slash seq and, when there is one, its report (caller frees). */
+static uint64_t last_slash(fx_t *f, Stratos__Traffic__SlashReport **out) {
+  st_txn_t *txn;
+  st_chain__overlay_t ov;
+  uint64_t seq;
+  const uint8_t *p;
+  size_t n;
+  *out = NULL;
+  assert_int_equal(st_txn_begin(f->s, false, &txn), 0);
+  st_chain__ov_init(&ov, &f->m->st, txn);
+  assert_int_equal(st_meta__slash_last(&ov, &seq), 0);
+  if (seq) {
+    assert_int_equal(st_meta__slash_get(&ov, seq, &p, &n), 0);
+    *out = stratos__traffic__slash_report__unpack(NULL, n, p);
+    assert_non_null(*out);
+  }
+  assert_int_equal(st_meta__slash_get(&ov, seq + 1, &p, &n), ST_ENOENT);
+  st_chain__ov_free(&ov);
+  st_txn_abort(txn);
+  return seq;
+}
+
+/* Three failed audits (the default threshold) commit a SlashReport in
+ * the block of the third, suspend the node in the mirror, and the node
+ * is no longer a holder anyone may name or placement may pick. */
+static void test_audit_failures_slash(void **state) {
+  fx_t *f = *state;
+  tfile_t t, t2;
+  char log[ST_META__LOG_MAX];
+  uint8_t *body, node[ST_ADDR_LEN], from[ST_ADDR_LEN], repl[ST_ADDR_LEN];
+  Stratos__Traffic__SlashReport *sr;
+  assert_int_equal(f->m->gen.p.slash_audit_failures, 3);
+  assert_int_equal(f->m->gen.p.slash_noz, 1000000000);
+  make_file(&t, 200000, 7);
+  addspec_t a = {.tf = &t, .wallet = 0, .replicas = 2, .holders = {0, 1}, .nh = 2};
+  assert_int_equal(add(f, &a, log, sizeof(log)), 0);
+  for (int i = 0; i < 2; i++) {
+    size_t n = audit_body(f, 1, t.roots[0], false, &body);
+    assert_int_equal(run_op(f, body, n, log, sizeof(log)), 0);
+  }
+  /* A passed audit in between does not reset the count. */
+  size_t n = audit_body(f, 1, t.roots[0], true, &body);
+  assert_int_equal(run_op(f, body, n, log, sizeof(log)), 0);
+  assert_int_equal(last_slash(f, &sr), 0);
+  assert_false(rnode(f, 1).suspended);
+  n = audit_body(f, 1, t.roots[0], false, &body);
+  assert_int_equal(run_op(f, body, n, log, sizeof(log)), 0);
+  assert_int_equal(last_slash(f, &sr), 1);
+  assert_string_equal(sr->meta_chain_id, META);
+  assert_int_equal(sr->meta_height, (uint64_t)f->height);
+  assert_int_equal(sr->node.len, ST_ADDR_LEN);
+  assert_memory_equal(sr->node.data, f->raddr[1], ST_ADDR_LEN);
+  assert_string_equal(sr->noz, "1000000000");
+  assert_true(sr->suspend);
+  assert_int_equal(sr->seq, 1);
+  stratos__traffic__slash_report__free_unpacked(sr, NULL);
+  st_meta__rnode_t r = rnode(f, 1);
+  assert_true(r.suspended);
+  assert_int_equal(r.audits_failed, 3);
+  assert_int_equal(r.audits_passed, 1);
+  /* The repair of the failed slice goes to another node. */
+  read_repair(f, t.roots[0], node, from, repl);
+  assert_memory_equal(repl, f->raddr[1], ST_ADDR_LEN);
+  assert_memory_not_equal(node, f->raddr[1], ST_ADDR_LEN);
+  /* A suspended node holds nothing new. */
+  make_file(&t2, 200000, 9);
+  addspec_t a2 = {.tf = &t2, .wallet = 0, .replicas = 2, .holders = {2, 1}, .nh = 2};
+  assert_int_equal(add(f, &a2, log, sizeof(log)), ST_EINVAL);
+  assert_non_null(strstr(log, "is not an active resource node"));
+  /* Until repaired it still holds the slice: two more failures make no
+   * second slash, the third makes seq 2. */
+  for (int i = 0; i < 2; i++) {
+    n = audit_body(f, 1, t.roots[0], false, &body);
+    assert_int_equal(run_op(f, body, n, log, sizeof(log)), 0);
+  }
+  assert_int_equal(last_slash(f, &sr), 1);
+  stratos__traffic__slash_report__free_unpacked(sr, NULL);
+  n = audit_body(f, 1, t.roots[0], false, &body);
+  assert_int_equal(run_op(f, body, n, log, sizeof(log)), 0);
+  assert_int_equal(last_slash(f, &sr), 2);
+  assert_int_equal(sr->seq, 2);
+  assert_memory_equal(sr->node.data, f->raddr[1], ST_ADDR_LEN);
+  stratos__traffic__slash_report__free_unpacked(sr, NULL);
+}
+
+/* A higher threshold waits for more failures. */
+static void test_slash_params(void **state) {
+  (void)state;
+  st_meta__genesis_t g;
+  char err[256];
+  json_t *j = params_genesis("{\"slash_audit_failures\": 5, \"slash_noz\": 7}");
+  assert_int_equal(st_meta__genesis_parse(j, &g, err, sizeof(err)), 0);
+  json_decref(j);
+  assert_int_equal(g.p.slash_audit_failures, 5);
+  assert_int_equal(g.p.slash_noz, 7);
+  st_meta__genesis_free(&g);
+  static const char *bad[] = {"{\"slash_audit_failures\": 0}", "{\"slash_noz\": 0}",
+                              "{\"slash_noz\": \"1\"}"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    j = params_genesis(bad[i]);
+    assert_int_equal(st_meta__genesis_parse(j, &g, err, sizeof(err)), ST_ECONFIG);
+    json_decref(j);
+    assert_non_null(strstr(err, "params.meta.slash_"));
+  }
+  json_t *d = st_meta_default_params();
+  assert_int_equal(json_integer_value(json_object_get(d, "slash_audit_failures")), 3);
+  assert_int_equal(json_integer_value(json_object_get(d, "slash_noz")), 1000000000);
+  json_decref(d);
+}
+
 int main(void) {
   st_crypto_init();
   const struct CMUnitTest tests[] = {
@@ -1232,6 +1355,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_block_validity_and_replays, setup, teardown),
     cmocka_unit_test(test_rnode_audit_encoding),
     cmocka_unit_test(test_storage_params),
+    cmocka_unit_test_setup_teardown(test_audit_failures_slash, setup, teardown),
+    cmocka_unit_test(test_slash_params),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
