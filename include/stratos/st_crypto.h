@@ -51,6 +51,7 @@ enum st_domain {
   ST_DOM_META_SYNC = 0x15,
   ST_DOM_STORED = 0x16,      /* a holder's "stored" receipt */
   ST_DOM_META_TX = 0x17,     /* an authority's file tx on the meta chain */
+  ST_DOM_SLASH = 0x18,       /* an authority's signature of a SlashReport */
 };
 
 /* Initializes libsodium. Safe to call more than once. */

@@ -63,7 +63,8 @@ enum {
   ST_K_NODE_UBD = 0x64,   /* time(8) node(20) seq(8) -> owner(20) amount(16) */
   ST_K_SDS_POOL = 0x70,   /* "" -> S(16) Pt(16) Lt(16) (sds.c) */
   ST_K_EVENT = 0x80,      /* height(8) seq(4) -> st_event encoding: the meta chain's feed */
-  ST_K_TRAFFIC = 0x90,    /* 'e' -> last accepted epoch(8); 'm' -> total mined(16) */
+  ST_K_TRAFFIC = 0x90,    /* 'e' -> last accepted epoch(8); 'm' -> total mined(16);
+                           * 's' -> last accepted slash seq(8) */
   ST_K_TR_REPORT = 0x91,  /* epoch(8) -> what the report paid, then its bytes (traffic.c) */
   ST_K_TR_IMM = 0x92,     /* wallet(20) epoch(8) -> immature reward(16) */
   ST_K_TR_DUE = 0x93,     /* epoch(8) wallet(20) -> "" : immature rewards by epoch */
@@ -235,6 +236,8 @@ typedef struct st_traffic_paid {
 /* The last accepted epoch (*any false before the first) and the total
  * mined so far. */
 int st_chain__traffic_state(st_chain__ctx_t *c, bool *any, uint64_t *last, st_u128 *mined);
+/* The seq of the last MsgSlashResourceNode accepted (0: none). */
+int st_chain__traffic_slash_last(st_chain__ctx_t *c, uint64_t *seq);
 /* The record of an accepted report: what it paid and the report's bytes
  * (borrowed until the overlay changes). ST_ENOENT if none. */
 int st_chain__traffic_report_get(st_chain__ctx_t *c, uint64_t epoch, st_traffic_paid_t *paid,

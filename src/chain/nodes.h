@@ -64,6 +64,13 @@ int st_chain__res_node_get(st_chain__ctx_t *c, const uint8_t addr[ST_ADDR_LEN],
                            st_res_node_t *n);
 int st_chain__meta_node_get(st_chain__ctx_t *c, const uint8_t addr[ST_ADDR_LEN],
                             st_meta_node_t *n);
+/* Slashes a resource node: min(wei, its deposit) (*taken) moves from
+ * "node_deposits" to the community pool; suspend sets it suspended, and
+ * a suspended node's deposit stops counting in the ozone pool's S until
+ * a top-up (UpdateResourceNodeDeposit) brings it back to the minimum.
+ * Emits the node's ST_EV_RES_NODE event. ST_ENOENT: no such node. */
+int st_chain__res_node_slash(st_chain__ctx_t *c, const uint8_t addr[ST_ADDR_LEN], st_u128 wei,
+                             bool suspend, st_u128 *taken);
 /* Every resource node (meta false) or meta node (meta true) in address
  * order; the caller frees *out. */
 int st_chain__nodes_list(st_chain__ctx_t *c, bool meta, st_chain__node_t **out,

@@ -486,9 +486,22 @@ static int update_deposit(st_chain__ctx_t *c, const uint8_t sender[ST_ADDR_LEN],
     if (n.deposit > U128_MAX - x)
       return st_chain__refuse(c, ST_ERANGE, "the deposit would overflow 128 bits");
     n.deposit += x;
-    if ((rc = st_chain__xfer(c, sender, deposits_acct(), x)) != 0 ||
-        (rc = st_chain__sds_deposit_changed(c, x, 0)) != 0)
+    if ((rc = st_chain__xfer(c, sender, deposits_acct(), x)) != 0)
       return rc;
+    /* A suspended node's deposit does not count; a top-up to the minimum
+     * lifts the suspension and all of it counts again. */
+    if (!n.suspended)
+      rc = st_chain__sds_deposit_changed(c, x, 0);
+    else if (n.deposit >= c->p->resource_node_min_deposit) {
+      n.suspended = false;
+      rc = st_chain__sds_deposit_changed(c, n.deposit, 0);
+    }
+    if (rc != 0)
+      return rc;
+  } else if (n.suspended) {
+    return st_chain__refuse(c, ST_EPERM,
+                            "resource node %s is suspended: its deposit can only be topped up",
+                            nstr(n.addr).s);
   } else {
     st_u128 min = c->p->resource_node_min_deposit;
     /* The minimum may have risen since: then nothing can be taken out. */
@@ -518,8 +531,30 @@ static int remove_resource(st_chain__ctx_t *c, const uint8_t sender[ST_ADDR_LEN]
     return st_chain__refuse(c, ST_EPERM, "resource node %s is already %s", nstr(n.addr).s,
                             st_chain__node_status_name(n.status));
   n.status = ST_NODE_REMOVED;
-  if ((rc = deposit_leave(c, &n, true)) != 0 || (rc = node_put(c, ST_K_RES_NODE, &n)) != 0)
+  /* A suspended node's deposit no longer counted. */
+  if ((rc = deposit_leave(c, &n, !n.suspended)) != 0 ||
+      (rc = node_put(c, ST_K_RES_NODE, &n)) != 0)
     return rc;
+  return ev_res(c, &n);
+}
+
+int st_chain__res_node_slash(st_chain__ctx_t *c, const uint8_t addr[ST_ADDR_LEN], st_u128 wei,
+                             bool suspend, st_u128 *taken) {
+  st_chain__node_t n;
+  int rc = node_get(c, ST_K_RES_NODE, addr, &n);
+  if (rc != 0)
+    return rc;
+  st_u128 x = wei < n.deposit ? wei : n.deposit;
+  /* What stops counting in S: all of it once suspended, else what goes. */
+  st_u128 out = n.suspended ? 0 : suspend ? n.deposit : x;
+  if ((rc = st_chain__xfer(c, deposits_acct(), st_chain__macc(ST_MACC_COMMUNITY), x)) != 0)
+    return rc == ST_EPERM ? ST_ECORRUPT : rc; /* node_deposits holds every deposit */
+  n.deposit -= x;
+  n.suspended = n.suspended || suspend;
+  if ((out && (rc = st_chain__sds_deposit_changed(c, 0, out)) != 0) ||
+      (rc = node_put(c, ST_K_RES_NODE, &n)) != 0)
+    return rc;
+  *taken = x;
   return ev_res(c, &n);
 }
 

@@ -256,9 +256,10 @@ static int check_entries(st_chain__ctx_t *c, const Stratos__Traffic__VolumeRepor
 }
 
 /* Counts the distinct active meta nodes whose (first) signature of the
- * report verifies; fills the list of active meta nodes (caller frees
- * *nodes). */
-static int count_signers(st_chain__ctx_t *c, const Stratos__Tx__MsgVolumeReport *m,
+ * report (under dom) verifies; fills the list of active meta nodes
+ * (caller frees *nodes). */
+static int count_signers(st_chain__ctx_t *c, uint8_t dom, const ProtobufCBinaryData *report,
+                         Stratos__Traffic__ReportSig *const *sigs, size_t n_sigs,
                          st_chain__node_t **nodes, size_t *nn, uint32_t *active,
                          uint32_t *signers) {
   size_t n;
@@ -276,8 +277,8 @@ static int count_signers(st_chain__ctx_t *c, const Stratos__Tx__MsgVolumeReport 
   bool *seen = calloc(a ? a : 1, sizeof(*seen));
   if (!seen)
     return ST_ENOMEM;
-  for (size_t s = 0; s < m->n_sigs; s++) {
-    const Stratos__Traffic__ReportSig *g = m->sigs[s];
+  for (size_t s = 0; s < n_sigs; s++) {
+    const Stratos__Traffic__ReportSig *g = sigs[s];
     if (g->pubkey.len != ST_PUBKEY_LEN || g->signature.len != ST_SIG_LEN)
       continue;
     for (size_t i = 0; i < a; i++) {
@@ -285,8 +286,8 @@ static int count_signers(st_chain__ctx_t *c, const Stratos__Tx__MsgVolumeReport 
         continue;
       /* Each node's first signature alone is checked: a message full of
        * one key's bad signatures costs one verification, not a thousand. */
-      if (!seen[i] && st_verify(g->pubkey.data, ST_DOM_VOLUME_REPORT, c->p->chain_id,
-                                m->report.data, m->report.len, g->signature.data) == 0)
+      if (!seen[i] && st_verify(g->pubkey.data, dom, c->p->chain_id, report->data,
+                                report->len, g->signature.data) == 0)
         (*signers)++;
       seen[i] = true;
       break;
@@ -437,7 +438,8 @@ static int volume_report(st_chain__ctx_t *c, const Stratos__Tx__MsgVolumeReport 
     goto out;
   }
   if ((rc = check_entries(c, r, vols, &y)) != 0 ||
-      (rc = count_signers(c, m, &meta, &nmeta, &active, &signers)) != 0)
+      (rc = count_signers(c, ST_DOM_VOLUME_REPORT, &m->report, m->sigs, m->n_sigs, &meta,
+                          &nmeta, &active, &signers)) != 0)
     goto out;
   uint32_t need = (2 * active + 2) / 3;
   if (active == 0) {
@@ -477,6 +479,104 @@ out:
   free(vols);
   free(meta);
   stratos__traffic__volume_report__free_unpacked(r, NULL);
+  return rc;
+}
+
+/* ---- MsgSlashResourceNode ---- */
+
+/* noz at the traffic price: floor(noz · (S + Pt) / Lt); no ozone left to
+ * sell (Lt 0) or a price past 128 bits gives U128_MAX (the caller caps
+ * it at the deposit). */
+static int noz_to_wei(st_chain__ctx_t *c, st_u128 noz, st_u128 *wei) {
+  st_sds_pool_t pool;
+  int rc = st_chain__sds_pool_get(c, &pool);
+  if (rc != 0)
+    return rc;
+  *wei = U128_MAX;
+  if (pool.Lt == 0 || pool.S > U128_MAX - pool.Pt)
+    return 0;
+  rc = st_u128_muldiv(noz, pool.S + pool.Pt, pool.Lt, wei);
+  return rc == ST_ERANGE ? 0 : rc;
+}
+
+static const uint8_t K_SLASH[] = {ST_K_TRAFFIC, 's'};
+
+int st_chain__traffic_slash_last(st_chain__ctx_t *c, uint64_t *seq) {
+  const uint8_t *v;
+  size_t vn;
+  *seq = 0;
+  int rc = st_chain__ov_read(c->ov, SP, K_SLASH, sizeof(K_SLASH), &v, &vn);
+  if (rc == ST_ENOENT)
+    return 0;
+  if (rc != 0)
+    return rc;
+  if (vn != 8)
+    return ST_ECORRUPT;
+  *seq = st_chain__rd64(v);
+  return 0;
+}
+
+/* Accepted once per seq, in increasing seqs, with signatures of at least
+ * ceil(2/3) of the active meta nodes over the exact report bytes. */
+static int slash(st_chain__ctx_t *c, const Stratos__Tx__MsgSlashResourceNode *m) {
+  char want[ST_CHAIN_ID_MAX + 8], shown[ST_CHAIN_ID_MAX + 1];
+  st_chain__node_t *meta = NULL, node;
+  size_t nmeta = 0;
+  uint32_t active, signers;
+  uint64_t last = 0;
+  st_u128 noz, wei, taken;
+  int rc;
+  if (m->report.len == 0)
+    return st_chain__refuse(c, ST_EINVAL, "the slash report is empty");
+  Stratos__Traffic__SlashReport *r =
+    stratos__traffic__slash_report__unpack(NULL, m->report.len, m->report.data);
+  if (!r)
+    return st_chain__refuse(c, ST_EPARSE, "cannot decode the slash report");
+  snprintf(want, sizeof(want), "%s-meta", c->p->chain_id);
+  if (strcmp(r->meta_chain_id, want) != 0) {
+    st_chain__safe_str(r->meta_chain_id, strlen(r->meta_chain_id), shown, sizeof(shown));
+    rc = st_chain__refuse(c, ST_EINVAL, "the report is of meta chain %s, expected %s", shown,
+                          want);
+    goto out;
+  }
+  if (r->node.len != ST_ADDR_LEN) {
+    rc = st_chain__refuse(c, ST_EINVAL, "the node address must be %d bytes", ST_ADDR_LEN);
+    goto out;
+  }
+  if (st_u128_parse(r->noz, &noz) != 0 || noz == 0) {
+    rc = st_chain__refuse(c, ST_EINVAL, "noz must be a positive decimal number");
+    goto out;
+  }
+  if ((rc = st_chain__traffic_slash_last(c, &last)) != 0)
+    goto out;
+  if (r->seq <= last) {
+    rc = st_chain__refuse(c, ST_EEXIST, "slash %llu is not after the last one (%llu)",
+                          (unsigned long long)r->seq, (unsigned long long)last);
+    goto out;
+  }
+  rc = st_chain__res_node_get(c, r->node.data, &node);
+  if (rc == ST_ENOENT) {
+    rc = st_chain__refuse(c, ST_ENOENT, "the slashed node is no registered resource node");
+    goto out;
+  }
+  if (rc != 0 ||
+      (rc = count_signers(c, ST_DOM_SLASH, &m->report, m->sigs, m->n_sigs, &meta, &nmeta,
+                          &active, &signers)) != 0)
+    goto out;
+  uint32_t need = (2 * active + 2) / 3;
+  if (active == 0 || signers < need) {
+    rc = st_chain__refuse(c, ST_EPERM,
+                          "the slash report carries valid signatures of %u active meta nodes; "
+                          "%u of %u are needed", signers, need ? need : 1, active);
+    goto out;
+  }
+  if ((rc = noz_to_wei(c, noz, &wei)) != 0 ||
+      (rc = st_chain__res_node_slash(c, r->node.data, wei, r->suspend, &taken)) != 0 ||
+      (rc = st_chain__ov_write_u64(c->ov, SP, K_SLASH, sizeof(K_SLASH), r->seq)) != 0)
+    goto out;
+out:
+  free(meta);
+  stratos__traffic__slash_report__free_unpacked(r, NULL);
   return rc;
 }
 
@@ -525,6 +625,8 @@ int st_chain__traffic_exec(st_chain__ctx_t *c, const uint8_t sender[ST_ADDR_LEN]
     return foundation_deposit(c, sender, body->foundation_deposit);
   case STRATOS__TX__TX_BODY__MSG_WITHDRAW_TRAFFIC:
     return withdraw(c, sender, body->withdraw_traffic);
+  case STRATOS__TX__TX_BODY__MSG_SLASH_RESOURCE_NODE:
+    return slash(c, body->slash_resource_node);
   default: return st_chain__refuse(c, ST_EINVAL, "not a traffic message");
   }
 }

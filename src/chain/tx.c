@@ -277,15 +277,22 @@ static int check_msg(const Stratos__Tx__TxBody *b, st_chain__tx_t *out, char *lo
     if ((rc = check_addr(&b->prepay->beneficiary, "beneficiary", log, cap)) != 0)
       return rc;
     return positive(b->prepay->amount, "amount", &out->amount, log, cap);
-  case STRATOS__TX__TX_BODY__MSG_VOLUME_REPORT: {
-    const Stratos__Tx__MsgVolumeReport *m = b->volume_report;
-    if (m->report.len == 0)
-      return refuse(log, cap, ST_EINVAL, "the volume report is empty");
-    if (m->n_sigs == 0 || m->n_sigs > ST_TRAFFIC_MAX_SIGS)
-      return refuse(log, cap, ST_EINVAL, "a volume report carries 1 to %d signatures, not %zu",
-                    ST_TRAFFIC_MAX_SIGS, m->n_sigs);
-    for (size_t i = 0; i < m->n_sigs; i++) {
-      const Stratos__Traffic__ReportSig *g = m->sigs[i];
+  case STRATOS__TX__TX_BODY__MSG_VOLUME_REPORT:
+  case STRATOS__TX__TX_BODY__MSG_SLASH_RESOURCE_NODE: {
+    bool vr = b->msg_case == STRATOS__TX__TX_BODY__MSG_VOLUME_REPORT;
+    const ProtobufCBinaryData *report =
+      vr ? &b->volume_report->report : &b->slash_resource_node->report;
+    size_t n_sigs = vr ? b->volume_report->n_sigs : b->slash_resource_node->n_sigs;
+    Stratos__Traffic__ReportSig **sigs =
+      vr ? b->volume_report->sigs : b->slash_resource_node->sigs;
+    const char *what = vr ? "volume report" : "slash report";
+    if (report->len == 0)
+      return refuse(log, cap, ST_EINVAL, "the %s is empty", what);
+    if (n_sigs == 0 || n_sigs > ST_TRAFFIC_MAX_SIGS)
+      return refuse(log, cap, ST_EINVAL, "a %s carries 1 to %d signatures, not %zu", what,
+                    ST_TRAFFIC_MAX_SIGS, n_sigs);
+    for (size_t i = 0; i < n_sigs; i++) {
+      const Stratos__Traffic__ReportSig *g = sigs[i];
       if (g->base.n_unknown_fields != 0)
         return refuse(log, cap, ST_EPARSE, "the tx body is not in canonical protobuf encoding");
       if (g->pubkey.len != ST_PUBKEY_LEN || g->signature.len != ST_SIG_LEN)
@@ -338,6 +345,7 @@ static bool msg_unknown(const Stratos__Tx__TxBody *b) {
   case STRATOS__TX__TX_BODY__MSG_VOLUME_REPORT: m = &b->volume_report->base; break;
   case STRATOS__TX__TX_BODY__MSG_FOUNDATION_DEPOSIT: m = &b->foundation_deposit->base; break;
   case STRATOS__TX__TX_BODY__MSG_WITHDRAW_TRAFFIC: m = &b->withdraw_traffic->base; break;
+  case STRATOS__TX__TX_BODY__MSG_SLASH_RESOURCE_NODE: m = &b->slash_resource_node->base; break;
   default: return false;
   }
   return m->n_unknown_fields != 0;
