@@ -613,6 +613,10 @@ static void on_mempool_frame(mod_t *md, const st_net_frame_t *f) {
     rc = st_meta__rsig_frame(md->m, f->data, f->len);
     snprintf(log, sizeof(log), "%s", st_strerror(rc));
     what = "report signature";
+  } else if (f->type == ST_META__FRAME_SSIG) {
+    rc = st_meta__ssig_frame(md->m, f->data, f->len);
+    snprintf(log, sizeof(log), "%s", st_strerror(rc));
+    what = "slash signature";
   } else {
     rc = st_meta__hb_submit(md->m, f->data, f->len, log, sizeof(log));
     what = "heartbeat";

@@ -459,6 +459,10 @@ void st_meta__reports_committed(st_meta_t *m);
 int st_meta__rsig_frame(st_meta_t *m, const uint8_t *p, size_t n);
 /* Signatures held for an epoch's report; *relayed: tried (may be NULL). */
 size_t st_meta__report_nsigs(st_meta_t *m, uint64_t epoch, bool *relayed);
+/* The same for slash reports (ST_META__FRAME_SSIG: seq (8, BE) ||
+ * ReportSig under ST_DOM_SLASH) and the signatures held for a seq. */
+int st_meta__ssig_frame(st_meta_t *m, const uint8_t *p, size_t n);
+size_t st_meta__slash_nsigs(st_meta_t *m, uint64_t seq, bool *relayed);
 void st_meta__reports_free(st_meta_t *m);
 void st_meta__traffic_free(st_meta_t *m);
 

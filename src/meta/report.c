@@ -18,7 +18,13 @@
  * after all of them. A relay is tried again in each of the next
  * RETRIES epochs by the clock — the value chain refuses a report it has
  * (or one out of order), so a repeat costs nothing — reports in epoch
- * order. Loop thread only. */
+ * order. Loop thread only.
+ *
+ * Slash reports (slash.c) go the same way under ST_DOM_SLASH, keyed by
+ * their seq instead of the epoch: signatures gossiped as frame type 5,
+ * the relay a MsgSlashResourceNode. After each commit the last KEEP
+ * seqs of the state are looked at, so a node that restarts or catches
+ * up signs what it has not signed yet. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +43,14 @@
 #define RETRIES 2
 #define AUTH_MAX 1000
 
+/* The two kinds of report: volume reports by epoch, slashes by seq. */
+enum { VOL, SLASH, KINDS };
+static const uint8_t DOM[KINDS] = {ST_DOM_VOLUME_REPORT, ST_DOM_SLASH};
+static const uint8_t FRAME[KINDS] = {ST_META__FRAME_RSIG, ST_META__FRAME_SSIG};
+static const char *const NAME[KINDS] = {"volume report of epoch", "slash report"};
+
 typedef struct rep {
-  uint64_t epoch;
+  uint64_t epoch;        /* the epoch, or a slash's seq */
   uint8_t *report;
   size_t len;
   uint8_t (*pk)[ST_PUBKEY_LEN];
@@ -51,9 +63,13 @@ typedef struct rep {
   uint64_t tried_epoch;  /* the clock's epoch of the last try */
 } rep_t;
 
-struct st_meta__reports {
+typedef struct set {
   rep_t r[KEEP];
   size_t n;
+} set_t;
+
+struct st_meta__reports {
+  set_t k[KINDS];
   uint64_t pend_from;    /* reports of the block being finalized */
   size_t pend_n;
   uint64_t relayed;
@@ -81,8 +97,9 @@ static void rep_clear(rep_t *r) {
 void st_meta__reports_free(st_meta_t *m) {
   if (!m->reps)
     return;
-  for (size_t i = 0; i < m->reps->n; i++)
-    rep_clear(&m->reps->r[i]);
+  for (int k = 0; k < KINDS; k++)
+    for (size_t i = 0; i < m->reps->k[k].n; i++)
+      rep_clear(&m->reps->k[k].r[i]);
   free(m->reps);
   m->reps = NULL;
 }
@@ -126,8 +143,8 @@ static bool is_auth(const st_chain__recs_t *a, const uint8_t pk[ST_PUBKEY_LEN], 
   return false;
 }
 
-static rep_t *find(st_meta_t *m, uint64_t epoch) {
-  struct st_meta__reports *s = reps(m);
+static rep_t *find(st_meta_t *m, int kind, uint64_t epoch) {
+  set_t *s = &reps(m)->k[kind];
   for (size_t i = 0; i < s->n; i++)
     if (s->r[i].epoch == epoch)
       return &s->r[i];
@@ -135,9 +152,9 @@ static rep_t *find(st_meta_t *m, uint64_t epoch) {
 }
 
 /* A new entry for a committed report (the oldest goes when full). */
-static rep_t *add_report(st_meta_t *m, uint64_t epoch, const uint8_t *p, size_t n) {
-  struct st_meta__reports *s = reps(m);
-  rep_t *r = find(m, epoch);
+static rep_t *add_report(st_meta_t *m, int kind, uint64_t epoch, const uint8_t *p, size_t n) {
+  set_t *s = &reps(m)->k[kind];
+  rep_t *r = find(m, kind, epoch);
   if (r)
     return r;
   if (s->n == KEEP) {
@@ -182,7 +199,7 @@ static int add_sig(rep_t *r, const uint8_t pk[ST_PUBKEY_LEN], const uint8_t sig[
   return 0;
 }
 
-static void gossip_sig(st_meta_t *m, uint64_t epoch, const uint8_t pk[ST_PUBKEY_LEN],
+static void gossip_sig(st_meta_t *m, int kind, uint64_t epoch, const uint8_t pk[ST_PUBKEY_LEN],
                        const uint8_t sig[ST_SIG_LEN]) {
   static const uint8_t everyone[ST_ADDR_LEN];
   Stratos__Traffic__ReportSig rs;
@@ -196,7 +213,7 @@ static void gossip_sig(st_meta_t *m, uint64_t epoch, const uint8_t pk[ST_PUBKEY_
   rs.signature.len = ST_SIG_LEN;
   st_chain__be64(buf, epoch);
   size_t n = 8 + stratos__traffic__report_sig__pack(&rs, buf + 8);
-  st_net_out_t *out = st_net_out_new(everyone, ST_CH_META_MEMPOOL, ST_META__FRAME_RSIG, buf, n);
+  st_net_out_t *out = st_net_out_new(everyone, ST_CH_META_MEMPOOL, FRAME[kind], buf, n);
   int rc = st_net_send(m->node->bus, ST_MOD_META, out);
   if (rc != 0)
     ST_DEBUG("meta", "report signature not gossiped: %s", st_strerror(rc));
@@ -217,6 +234,18 @@ static void on_relayed(void *ud, int code, const char *log, const uint8_t hash[S
             (unsigned long long)epoch, log ? log : st_strerror(code));
 }
 
+static void on_slash_relayed(void *ud, int code, const char *log,
+                             const uint8_t hash[ST_HASH_LEN], const uint8_t *peer) {
+  uint64_t seq = (uint64_t)(uintptr_t)ud;
+  (void)hash;
+  (void)peer;
+  if (code == 0)
+    ST_INFO("meta", "slash report %llu relayed to the value chain", (unsigned long long)seq);
+  else
+    ST_INFO("meta", "the value chain refused slash report %llu: %s", (unsigned long long)seq,
+            log ? log : st_strerror(code));
+}
+
 static int load_wallet(st_meta_t *m, st_keypair_t *kp) {
   const char *names[2] = {m->node->cfg.gw_wallet, NULL};
   if (!names[0][0]) {
@@ -232,7 +261,7 @@ static int load_wallet(st_meta_t *m, st_keypair_t *kp) {
   return ST_ENOENT;
 }
 
-static int relay(st_meta_t *m, rep_t *r, uint64_t nonce_off) {
+static int relay(st_meta_t *m, int kind, rep_t *r, uint64_t nonce_off) {
   st_keypair_t kp;
   uint8_t addr[ST_ADDR_LEN];
   uint64_t nonce;
@@ -240,7 +269,7 @@ static int relay(st_meta_t *m, rep_t *r, uint64_t nonce_off) {
   char chain[ST_CHAIN_ID_MAX + 1];
   int rc = load_wallet(m, &kp);
   if (rc != 0) {
-    ST_WARN("meta", "no wallet in the keyring to relay the volume report of epoch %llu",
+    ST_WARN("meta", "no wallet in the keyring to relay the %s %llu", NAME[kind],
             (unsigned long long)r->epoch);
     return rc;
   }
@@ -264,17 +293,28 @@ static int relay(st_meta_t *m, rep_t *r, uint64_t nonce_off) {
     ps[i] = &sigs[i];
   }
   Stratos__Tx__MsgVolumeReport vr;
+  Stratos__Tx__MsgSlashResourceNode sl;
   Stratos__Tx__TxBody body;
-  stratos__tx__msg_volume_report__init(&vr);
   stratos__tx__tx_body__init(&body);
-  vr.report.data = r->report;
-  vr.report.len = r->len;
-  vr.n_sigs = r->n;
-  vr.sigs = ps;
   body.chain_id = chain;
   body.nonce = nonce;
-  body.msg_case = STRATOS__TX__TX_BODY__MSG_VOLUME_REPORT;
-  body.volume_report = &vr;
+  if (kind == VOL) {
+    stratos__tx__msg_volume_report__init(&vr);
+    vr.report.data = r->report;
+    vr.report.len = r->len;
+    vr.n_sigs = r->n;
+    vr.sigs = ps;
+    body.msg_case = STRATOS__TX__TX_BODY__MSG_VOLUME_REPORT;
+    body.volume_report = &vr;
+  } else {
+    stratos__tx__msg_slash_resource_node__init(&sl);
+    sl.report.data = r->report;
+    sl.report.len = r->len;
+    sl.n_sigs = r->n;
+    sl.sigs = ps;
+    body.msg_case = STRATOS__TX__TX_BODY__MSG_SLASH_RESOURCE_NODE;
+    body.slash_resource_node = &sl;
+  }
   st_buf_t tx;
   st_buf_init(&tx, 16u << 20);
   rc = st_chain_tx_sign(&kp, &body, 0, rate, &tx);
@@ -282,25 +322,26 @@ static int relay(st_meta_t *m, rep_t *r, uint64_t nonce_off) {
   free(sigs);
   free(ps);
   if (rc == 0)
-    rc = st_chain_submit(m->node, tx.data, tx.len, on_relayed, (void *)(uintptr_t)r->epoch);
+    rc = st_chain_submit(m->node, tx.data, tx.len, kind == VOL ? on_relayed : on_slash_relayed,
+                         (void *)(uintptr_t)r->epoch);
   st_buf_free(&tx);
   if (rc != 0)
-    ST_WARN("meta", "cannot relay the volume report of epoch %llu: %s",
-            (unsigned long long)r->epoch, st_strerror(rc));
+    ST_WARN("meta", "cannot relay the %s %llu: %s", NAME[kind], (unsigned long long)r->epoch,
+            st_strerror(rc));
   return rc;
 }
 
-/* Sends our signatures again, relays what has its quorum. */
+/* Sends our signatures again, relays what has its quorum: volume
+ * reports in epoch order, then slashes in seq order, with consecutive
+ * nonces. */
 static void step(st_meta_t *m) {
   struct st_meta__reports *s = reps(m);
   st_chain__recs_t a = {0};
-  uint8_t me[ST_ADDR_LEN];
   uint64_t now_epoch;
-  if (!m->node || s->n == 0 || authorities(m, &a) != 0) {
+  if (!m->node || (s->k[VOL].n == 0 && s->k[SLASH].n == 0) || authorities(m, &a) != 0) {
     st_chain__recs_free(&a);
     return;
   }
-  st_addr_from_pubkey(m->node->node_key.pk, me);
   size_t rank = a.n;
   is_auth(&a, m->node->node_key.pk, &rank);
   size_t need = (2 * a.n + 2) / 3;
@@ -308,40 +349,56 @@ static void step(st_meta_t *m) {
   uint64_t off = 0;
   if (st_meta_epoch(m->node, &now_epoch, NULL) != 0)
     now_epoch = 0;
-  /* In epoch order: the value chain takes them one after the other. */
-  for (;;) {
-    rep_t *r = NULL;
-    for (size_t i = 0; i < s->n; i++) {
-      rep_t *x = &s->r[i];
-      bool due = x->tries == 0 || (x->tries <= RETRIES && now_epoch > x->tried_epoch);
-      if (x->n >= need && need > 0 && due && (!r || x->epoch < r->epoch))
-        r = x;
-      if (x->mine && x->tries == 0 && now - x->gossip_ms >= RESEND_MS) {
-        for (size_t k = 0; k < x->n; k++)
-          if (memcmp(x->pk[k], m->node->node_key.pk, ST_PUBKEY_LEN) == 0)
-            gossip_sig(m, x->epoch, x->pk[k], x->sig[k]);
-        x->gossip_ms = now;
+  for (int kind = 0; kind < KINDS; kind++) {
+    set_t *set = &s->k[kind];
+    for (;;) {
+      rep_t *r = NULL;
+      for (size_t i = 0; i < set->n; i++) {
+        rep_t *x = &set->r[i];
+        bool due = x->tries == 0 || (x->tries <= RETRIES && now_epoch > x->tried_epoch);
+        if (x->n >= need && need > 0 && due && (!r || x->epoch < r->epoch))
+          r = x;
+        if (x->mine && x->tries == 0 && now - x->gossip_ms >= RESEND_MS) {
+          for (size_t k = 0; k < x->n; k++)
+            if (memcmp(x->pk[k], m->node->node_key.pk, ST_PUBKEY_LEN) == 0)
+              gossip_sig(m, kind, x->epoch, x->pk[k], x->sig[k]);
+          x->gossip_ms = now;
+        }
       }
-    }
-    if (!r)
-      break;
-    if (!r->quorum_ms)
-      r->quorum_ms = now;
-    if (r->tries == 0 && now - r->quorum_ms < (int64_t)rank * RANK_DELAY_MS)
-      break;
-    r->tries++;
-    r->tried_epoch = now_epoch;
-    if (relay(m, r, off) == 0) {
-      s->relayed++;
-      off++;
+      if (!r)
+        break;
+      if (!r->quorum_ms)
+        r->quorum_ms = now;
+      if (r->tries == 0 && now - r->quorum_ms < (int64_t)rank * RANK_DELAY_MS)
+        break;
+      r->tries++;
+      r->tried_epoch = now_epoch;
+      if (relay(m, kind, r, off) == 0) {
+        s->relayed++;
+        off++;
+      }
     }
   }
   st_chain__recs_free(&a);
 }
 
+/* An authority signs a committed report it has not signed yet. */
+static void sign_new(st_meta_t *m, int kind, uint64_t key, const uint8_t *p, size_t n,
+                     bool auth, const char *chain) {
+  rep_t *r = add_report(m, kind, key, p, n);
+  uint8_t sig[ST_SIG_LEN];
+  if (auth && !r->mine &&
+      st_sign(&m->node->node_key, DOM[kind], chain, r->report, r->len, sig) == 0 &&
+      add_sig(r, m->node->node_key.pk, sig) == 0) {
+    r->mine = true;
+    r->gossip_ms = mono_ms();
+    gossip_sig(m, kind, key, m->node->node_key.pk, sig);
+  }
+}
+
 void st_meta__reports_committed(st_meta_t *m) {
   struct st_meta__reports *s = reps(m);
-  if (s->pend_n && m->node) {
+  if (m->node) {
     st_txn_t *txn;
     st_chain__overlay_t ov;
     st_chain__recs_t a = {0};
@@ -355,19 +412,18 @@ void st_meta__reports_committed(st_meta_t *m) {
         const uint8_t *p;
         size_t n;
         uint64_t e = s->pend_from + i;
-        if (st_meta__report_get(&ov, e, &p, &n) != 0)
-          continue;
-        rep_t *r = add_report(m, e, p, n);
-        uint8_t sig[ST_SIG_LEN];
-        if (auth && !r->mine &&
-            st_sign(&m->node->node_key, ST_DOM_VOLUME_REPORT, chain, r->report, r->len, sig) ==
-              0 &&
-            add_sig(r, m->node->node_key.pk, sig) == 0) {
-          r->mine = true;
-          r->gossip_ms = mono_ms();
-          gossip_sig(m, e, m->node->node_key.pk, sig);
-        }
+        if (st_meta__report_get(&ov, e, &p, &n) == 0)
+          sign_new(m, VOL, e, p, n, auth, chain);
       }
+      /* The last KEEP slashes; those held already are skipped. */
+      uint64_t last;
+      if (st_meta__slash_last(&ov, &last) == 0)
+        for (uint64_t q = last > KEEP ? last - KEEP + 1 : 1; q <= last && q > 0; q++) {
+          const uint8_t *p;
+          size_t n;
+          if (!find(m, SLASH, q) && st_meta__slash_get(&ov, q, &p, &n) == 0)
+            sign_new(m, SLASH, q, p, n, auth, chain);
+        }
       st_chain__ov_free(&ov);
       st_txn_abort(txn);
     }
@@ -376,7 +432,7 @@ void st_meta__reports_committed(st_meta_t *m) {
   step(m);
 }
 
-int st_meta__rsig_frame(st_meta_t *m, const uint8_t *p, size_t n) {
+static int sig_frame(st_meta_t *m, int kind, const uint8_t *p, size_t n) {
   if (n < 8 || n > 8 + 256)
     return ST_EPARSE;
   uint64_t epoch = st_chain__rd64(p);
@@ -384,7 +440,7 @@ int st_meta__rsig_frame(st_meta_t *m, const uint8_t *p, size_t n) {
   if (!rs)
     return ST_EPARSE;
   int rc = 0;
-  rep_t *r = find(m, epoch);
+  rep_t *r = find(m, kind, epoch);
   if (rs->pubkey.len != ST_PUBKEY_LEN || rs->signature.len != ST_SIG_LEN) {
     rc = ST_EPARSE;
   } else if (r) {
@@ -394,8 +450,8 @@ int st_meta__rsig_frame(st_meta_t *m, const uint8_t *p, size_t n) {
     rc = authorities(m, &a);
     if (rc == 0 && !is_auth(&a, rs->pubkey.data, NULL))
       rc = ST_EPERM;
-    else if (rc == 0 && st_verify(rs->pubkey.data, ST_DOM_VOLUME_REPORT, chain, r->report,
-                                  r->len, rs->signature.data) != 0)
+    else if (rc == 0 && st_verify(rs->pubkey.data, DOM[kind], chain, r->report, r->len,
+                                  rs->signature.data) != 0)
       rc = ST_EBADSIG;
     st_chain__recs_free(&a);
     if (rc == 0 && (rc = add_sig(r, rs->pubkey.data, rs->signature.data)) == 0)
@@ -406,9 +462,25 @@ int st_meta__rsig_frame(st_meta_t *m, const uint8_t *p, size_t n) {
   return rc == ST_EEXIST ? 0 : rc;
 }
 
-size_t st_meta__report_nsigs(st_meta_t *m, uint64_t epoch, bool *relayed) {
-  rep_t *r = m->reps ? find(m, epoch) : NULL;
+int st_meta__rsig_frame(st_meta_t *m, const uint8_t *p, size_t n) {
+  return sig_frame(m, VOL, p, n);
+}
+
+int st_meta__ssig_frame(st_meta_t *m, const uint8_t *p, size_t n) {
+  return sig_frame(m, SLASH, p, n);
+}
+
+static size_t nsigs(st_meta_t *m, int kind, uint64_t key, bool *relayed) {
+  rep_t *r = m->reps ? find(m, kind, key) : NULL;
   if (relayed)
     *relayed = r && r->tries > 0;
   return r ? r->n : 0;
+}
+
+size_t st_meta__report_nsigs(st_meta_t *m, uint64_t epoch, bool *relayed) {
+  return nsigs(m, VOL, epoch, relayed);
+}
+
+size_t st_meta__slash_nsigs(st_meta_t *m, uint64_t seq, bool *relayed) {
+  return nsigs(m, SLASH, seq, relayed);
 }

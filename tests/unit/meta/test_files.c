@@ -1263,6 +1263,8 @@ static void test_audit_failures_slash(void **state) {
   Stratos__Traffic__SlashReport *sr;
   assert_int_equal(f->m->gen.p.slash_audit_failures, 3);
   assert_int_equal(f->m->gen.p.slash_noz, 1000000000);
+  /* The node runs the relay (no bus, no wallet: nothing leaves it). */
+  f->m->node = &f->node;
   make_file(&t, 200000, 7);
   addspec_t a = {.tf = &t, .wallet = 0, .replicas = 2, .holders = {0, 1}, .nh = 2};
   assert_int_equal(add(f, &a, log, sizeof(log)), 0);
@@ -1285,6 +1287,41 @@ static void test_audit_failures_slash(void **state) {
   assert_string_equal(sr->noz, "1000000000");
   assert_true(sr->suspend);
   assert_int_equal(sr->seq, 1);
+  /* The authority signed it at the commit (ST_DOM_SLASH, value chain id)
+   * and, the only one, holds the quorum: the relay was tried. */
+  bool relayed = false;
+  assert_int_equal(st_meta__slash_nsigs(f->m, 1, &relayed), 1);
+  assert_true(relayed);
+  assert_int_equal(st_meta__slash_nsigs(f->m, 2, NULL), 0);
+  {
+    uint8_t *rb = malloc(stratos__traffic__slash_report__get_packed_size(sr));
+    assert_non_null(rb);
+    size_t rl = stratos__traffic__slash_report__pack(sr, rb);
+    uint8_t sig[ST_SIG_LEN], fr[8 + 128];
+    Stratos__Traffic__ReportSig rs;
+    stratos__traffic__report_sig__init(&rs);
+    rs.pubkey.len = ST_PUBKEY_LEN;
+    rs.signature.data = sig;
+    rs.signature.len = ST_SIG_LEN;
+    /* Another key: no authority. */
+    assert_int_equal(st_sign(&f->other, ST_DOM_SLASH, CHAIN, rb, rl, sig), 0);
+    rs.pubkey.data = f->other.pk;
+    st_chain__be64(fr, 1);
+    size_t fl = 8 + stratos__traffic__report_sig__pack(&rs, fr + 8);
+    assert_int_equal(st_meta__ssig_frame(f->m, fr, fl), ST_EPERM);
+    /* The authority, but a volume report's domain. */
+    assert_int_equal(st_sign(&f->auth, ST_DOM_VOLUME_REPORT, CHAIN, rb, rl, sig), 0);
+    rs.pubkey.data = f->auth.pk;
+    fl = 8 + stratos__traffic__report_sig__pack(&rs, fr + 8);
+    assert_int_equal(st_meta__ssig_frame(f->m, fr, fl), ST_EBADSIG);
+    /* Its own again: held already. */
+    assert_int_equal(st_sign(&f->auth, ST_DOM_SLASH, CHAIN, rb, rl, sig), 0);
+    fl = 8 + stratos__traffic__report_sig__pack(&rs, fr + 8);
+    assert_int_equal(st_meta__ssig_frame(f->m, fr, fl), 0);
+    assert_int_equal(st_meta__slash_nsigs(f->m, 1, NULL), 1);
+    assert_int_equal(st_meta__ssig_frame(f->m, fr, 5), ST_EPARSE);
+    free(rb);
+  }
   stratos__traffic__slash_report__free_unpacked(sr, NULL);
   st_meta__rnode_t r = rnode(f, 1);
   assert_true(r.suspended);
