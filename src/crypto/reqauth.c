@@ -86,7 +86,9 @@ int st_reqauth_parse(const char *s, size_t len, st_reqauth_t *out) {
       return ST_EPARSE;
     out->time_ms = out->time_ms * 10 + (uint64_t)(v[i] - '0');
   }
-  if (field(&p, end, "sig=", &v, &vl) != 0 || vl != 2 * ST_SIG_LEN || p != end ||
+  /* The signature runs to the end: field() would step over a ',' after
+   * it, so p alone cannot tell "sig=...," from "sig=...". */
+  if (field(&p, end, "sig=", &v, &vl) != 0 || vl != 2 * ST_SIG_LEN || v + vl != end ||
       st_hex_decode(v, vl, out->sig, ST_SIG_LEN, &got) != 0 || got != ST_SIG_LEN)
     return ST_EPARSE;
   return 0;
