@@ -32,7 +32,9 @@ typedef struct st_reqauth {
   uint8_t sig[ST_SIG_LEN];
 } st_reqauth_t;
 
-/* Signs a request; ST_EINVAL for a method or path too long or empty. */
+/* Signs a request; ST_EINVAL for a method or path too long, empty, or
+ * holding spaces or control characters (a verification of such a request
+ * fails). */
 int st_reqauth_sign(const st_keypair_t *kp, const char *chain_id, const char *method,
                     const char *path, uint64_t time_ms, uint64_t length, st_reqauth_t *out);
 /* 0 when a's signature covers this request; ST_EBADSIG otherwise. */

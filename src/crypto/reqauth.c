@@ -13,6 +13,13 @@ static int build(const char *method, const char *path, uint64_t time_ms, uint64_
   size_t ml = strlen(method), pl = strlen(path);
   if (ml == 0 || ml > ST_REQAUTH_METHOD_MAX || pl == 0 || pl > ST_REQAUTH_PATH_MAX)
     return ST_EINVAL;
+  /* No control characters: the text's newlines separate its parts. */
+  for (const char *p = method; *p; p++)
+    if ((unsigned char)*p < 0x21 || (unsigned char)*p == 0x7f)
+      return ST_EINVAL;
+  for (const char *p = path; *p; p++)
+    if ((unsigned char)*p < 0x21 || (unsigned char)*p == 0x7f)
+      return ST_EINVAL;
   int w = snprintf(msg, MSG_MAX, "stratos-req-v1\n%s\n%s\n%" PRIu64 "\n%" PRIu64, method, path,
                    time_ms, length);
   if (w < 0 || (size_t)w >= MSG_MAX)
