@@ -507,7 +507,8 @@ static int run_txs(st_meta_t *m, st_txn_t *txn, st_chain__overlay_t *ov, st_meta
             r.served = body->served_bytes;
             r.slices = body->stored_slices;
             rc = st_meta__rnode_put(ov, &r);
-            if (rc == 0)
+            /* A suspended node's slices are still being repaired away. */
+            if (rc == 0 && !r.suspended)
               rc = st_meta__node_back(ov, addr);
           }
         }
