@@ -30,19 +30,23 @@ immature reward.
   volume, so wash volume buys a share of it — docs/traffic.md, "Wash
   traffic", documents that limit.
 - test_2_rewards_to_the_wei: the foundation is funded (tx
-  foundation-deposit); a file whose slices sit on both resource nodes is
-  downloaded once; the report(s) pay exactly as computed; after
-  mature_epoch more reports each resource wallet withdraws everything and
-  the meta owner a given amount, and each balance rises by exactly the
-  matured amount less the tx's fee.
+  foundation-deposit of 100 STOS and 7 wei: one full mining reward, after
+  which M is capped at the foundation's balance); a file whose slices sit
+  on both resource nodes is downloaded once; the report(s) pay exactly as
+  computed; after mature_epoch more reports each resource wallet
+  withdraws everything and the gateway's meta owner a given amount, and
+  each balance rises by exactly the matured amount less the tx's fee; a
+  withdrawal of more than has matured, or with nothing matured, is
+  refused by the mempool and changes nothing.
 - test_3_conservation: the sum of every balance the chain can list — the
   genesis accounts, the module accounts of `pools` (bonded and unbonding
   stake, distribution, community pool, gov), `foundation` and
   `traffic_rewards` (which holds every immature and matured reward) from
   `foundation`, and `sds_pool`, `node_deposits` (addresses derived as the
   chain derives them, checked against the ones it shows) — read at one
-  height is the same before and after a report that pays R and M, and
-  the same as at the start of the class.
+  height is the same before and after a report that pays R and M (M
+  capped at the foundation's balance by then), and the same as at the
+  start of the class.
 
 About 30-50 s under the sanitizers on two cores. Python standard library
 only."""
@@ -175,9 +179,10 @@ class RewardsTest(NodeTestCase):
 
     # -- helpers -----------------------------------------------------------
 
-    def tx(self, i, *args, key=None):
+    def tx(self, i, *args, key=None, ok=True):
         """`stratosd tx ARGS` signed by node i's wallet (or a key file),
-        committed; returns the tx result."""
+        committed; returns the tx result (which must be a success unless
+        not ok)."""
         spec = self.net.specs[i]
         signer = ["--key", key] if key else ["--from", "wallet"]
         rc, out, err = harness.run(
@@ -185,6 +190,10 @@ class RewardsTest(NodeTestCase):
                                    "--rpc", self.gw.rpc_url] + signer, timeout=120)
         body = out[out.find("{"):] if "{" in out else ""
         res = json.loads(body) if body else None
+        if not ok:
+            self.assertNotEqual(rc, 0, out)
+            self.assertTrue(res, (args, rc, out, err))
+            return res
         if rc != 0 or not res:
             raise AssertionError("tx %s failed rc=%d\n%s\n%s" % (args, rc, out, err))
         self.assertEqual(res["tx_result"]["code"], 0, res)
@@ -259,6 +268,7 @@ class RewardsTest(NodeTestCase):
         st = dict(S=snap["S"], Pt=snap["Pt"], Lt=snap["Lt"], sds=snap["sds"],
                   found=snap["found"], mined=snap["mined"])
         credits, reports = {}, {}
+        self.caps = []
         for e in range(snap["last_epoch"] + 1, upto + 1):
             tr = self.gw.result("traffic_report", {"epoch": e})
             reports[e] = tr
@@ -282,6 +292,7 @@ class RewardsTest(NodeTestCase):
             for w in self.meta_owners if exp["each_meta"] else ():
                 c[w] = c.get(w, 0) + exp["each_meta"]
             credits[e] = c
+            self.caps.append(st["found"] < TIER0[1])
             st["Pt"] -= exp["traffic_reward"]
             st["sds"] -= exp["traffic_reward"]
             st["Lt"] += exp["volume"]
@@ -419,7 +430,9 @@ class RewardsTest(NodeTestCase):
     # -- 2. rewards to the wei ---------------------------------------------
 
     def test_2_rewards_to_the_wei(self):
-        deposit = 5000 * STOS + 7
+        # Enough for one full mining reward, not two: the reports after
+        # the first take M = the foundation's balance (the cap).
+        deposit = 100 * STOS + 7
         f0 = self.snapshot()
         res = self.tx(0, "foundation-deposit", "--amount", str(deposit))
         h = int(res["height"])
@@ -432,7 +445,7 @@ class RewardsTest(NodeTestCase):
         paid_m = sum(int(self.gw.result("traffic_report", {"epoch": e})["mining_reward"])
                      for e in range(f0["last_epoch"] + 1, snap["last_epoch"] + 1))
         self.assertEqual(snap["found"], deposit - paid_m)
-        self.assertGreater(snap["found"], 100 * STOS)
+        self.assertGreater(snap["found"], 0)
 
         oz = self.ozone(self.owner)
         status, _, got = self.gw.get("/v1/files/%s" % fid)
@@ -483,6 +496,17 @@ class RewardsTest(NodeTestCase):
             r2 = self.gw.result("traffic_rewards", {"address": w})
             self.assertEqual((int(r2["matured"]), int(r2["withdrawn"])),
                              (0, int(r["withdrawn"]) + earned), r2)
+            # Nothing is left to withdraw: the mempool refuses it (ST_EPERM)
+            # and nothing changes, not even the balance.
+            before = self.balance(w)
+            for amount, log in ((["--amount", "1"], "amount 1 exceeds the matured traffic "
+                                 "rewards (0)"),
+                                ([], "there are no matured traffic rewards to withdraw")):
+                res = self.tx(i, "withdraw-traffic", *amount, ok=False)
+                self.assertEqual(res["check_tx"], {"code": -13, "log": log}, res)
+                self.assertIsNone(res["tx_result"], res)
+                self.assertEqual(self.balance(w), before)
+                self.assertEqual(self.gw.result("traffic_rewards", {"address": w}), r2)
         r = self.gw.result("traffic_rewards", {"address": self.meta_owner})
         amount = int(r["matured"])
         self.assertGreaterEqual(amount, sum(credits[e].get(self.meta_owner, 0)
@@ -527,6 +551,7 @@ class RewardsTest(NodeTestCase):
         self.assertEqual(before["pools"], ["bonded_pool", "community_pool", "distribution",
                                            "gov", "not_bonded_pool"])
         credits, st, reports = self.walk(before, after["last_epoch"])
+        self.assertTrue(all(self.caps), "M is the foundation's balance by now")
         self.check_carried(st, after)
         # sds_pool holds the prepay pool, node_deposits every deposit (none
         # unbonds here): the derived addresses are the chain's.
