@@ -252,15 +252,12 @@ static void challenge(st_meta_t *m, audit_t *a) {
   p.target[0] = ST_META__K_HOLDER;
   memcpy(p.target + 1, h, ST_ADDR_LEN);
   memcpy(p.target + 1 + ST_ADDR_LEN, h + 4, ST_HASH_LEN - 4);
-  st_txn_t *txn;
-  if (st_txn_begin(m->store, false, &txn) != 0)
+  st_meta__rq_t r;
+  if (st_meta__rq_open(m, &r) != 0)
     return;
-  st_chain__overlay_t ov;
-  st_chain__ov_init(&ov, &m->st, txn);
   uint8_t pre = ST_META__K_HOLDER;
-  int rc = st_chain__ov_scan(&ov, ST_META__SP_REC, &pre, 1, pick_cb, &p);
-  st_chain__ov_free(&ov);
-  st_txn_abort(txn);
+  int rc = st_chain__ov_scan(&r.ov, ST_META__SP_REC, &pre, 1, pick_cb, &p);
+  st_meta__rq_close(&r);
   if (rc < 0 || (!p.have_got && !p.have_first))
     return;
   const uint8_t *key = p.have_got ? p.got : p.first;

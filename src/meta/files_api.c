@@ -11,19 +11,14 @@
 #include "meta/meta_private.h"
 #include "storage.pb-c.h"
 
-typedef struct rq {
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-} rq_t;
-
-static int rq_open(st_meta_t *m, rq_t *r) {
+int st_meta__rq_open(st_meta_t *m, st_meta__rq_t *r) {
   int rc = st_txn_begin(m->store, false, &r->txn);
   if (rc == 0)
     st_chain__ov_init(&r->ov, &m->st, r->txn);
   return rc;
 }
 
-static void rq_close(rq_t *r) {
+void st_meta__rq_close(st_meta__rq_t *r) {
   st_chain__ov_free(&r->ov);
   st_txn_abort(r->txn);
 }
@@ -75,7 +70,7 @@ static int first_cb(const void *k, size_t kl, const void *v, size_t vl, void *ud
 
 /* The owner's record of root (owner NULL: the first one); owner_out, if
  * not NULL, receives its owner. */
-static int file_read(st_meta_t *m, rq_t *r, const uint8_t root[ST_HASH_LEN],
+static int file_read(st_meta_t *m, st_meta__rq_t *r, const uint8_t root[ST_HASH_LEN],
                      const uint8_t *owner, st_buf_t *out, uint8_t *owner_out) {
   uint8_t k[1 + ST_HASH_LEN + ST_ADDR_LEN];
   const uint8_t *v;
@@ -104,14 +99,14 @@ static int file_read(st_meta_t *m, rq_t *r, const uint8_t root[ST_HASH_LEN],
 int st_meta_file_get(struct st_node *node, const uint8_t root[ST_HASH_LEN],
                      const uint8_t *owner, st_buf_t *out) {
   st_meta_t *m = meta_of(node);
-  rq_t r;
+  st_meta__rq_t r;
   if (!m)
     return ST_ENOENT;
-  int rc = rq_open(m, &r);
+  int rc = st_meta__rq_open(m, &r);
   if (rc != 0)
     return rc;
   rc = file_read(m, &r, root, owner, out, NULL);
-  rq_close(&r);
+  st_meta__rq_close(&r);
   return rc;
 }
 
@@ -121,10 +116,10 @@ static int rec_get(struct st_node *node, uint8_t kind, const uint8_t *id, size_t
   uint8_t k[1 + ST_HASH_LEN];
   const uint8_t *v;
   size_t vl;
-  rq_t r;
+  st_meta__rq_t r;
   if (!m)
     return ST_ENOENT;
-  int rc = rq_open(m, &r);
+  int rc = st_meta__rq_open(m, &r);
   if (rc != 0)
     return rc;
   k[0] = kind;
@@ -132,7 +127,7 @@ static int rec_get(struct st_node *node, uint8_t kind, const uint8_t *id, size_t
   rc = st_chain__ov_read(&r.ov, ST_META__SP_REC, k, 1 + n, &v, &vl);
   if (rc == 0)
     rc = st_buf_append(out, v, vl);
-  rq_close(&r);
+  st_meta__rq_close(&r);
   return rc;
 }
 
@@ -174,7 +169,7 @@ int st_meta_file_list(struct st_node *node, const uint8_t owner[ST_ADDR_LEN],
                       const uint8_t *after, size_t limit, st_buf_t *roots, bool *more) {
   st_meta_t *m = meta_of(node);
   uint8_t pre[1 + ST_ADDR_LEN + ST_HASH_LEN];
-  rq_t r;
+  st_meta__rq_t r;
   *more = false;
   if (!m)
     return ST_ENOENT;
@@ -182,7 +177,7 @@ int st_meta_file_list(struct st_node *node, const uint8_t owner[ST_ADDR_LEN],
   memcpy(pre + 1, owner, ST_ADDR_LEN);
   if (after)
     memcpy(pre + 1 + ST_ADDR_LEN, after, ST_HASH_LEN);
-  int rc = rq_open(m, &r);
+  int rc = st_meta__rq_open(m, &r);
   if (rc != 0)
     return rc;
   /* A read transaction has no pending changes: the store's own scan can
@@ -190,7 +185,7 @@ int st_meta_file_list(struct st_node *node, const uint8_t owner[ST_ADDR_LEN],
   list_ctx_t c = {after ? pre : NULL, limit, roots, 0, false, 0};
   rc = st_kv_scan(r.txn, m->st.dbs[ST_META__SP_REC], pre, 1 + ST_ADDR_LEN, after ? pre : NULL,
                   after ? sizeof(pre) : 0, list_cb, &c);
-  rq_close(&r);
+  st_meta__rq_close(&r);
   if (rc == 0)
     rc = c.rc;
   *more = c.more;
@@ -199,30 +194,30 @@ int st_meta_file_list(struct st_node *node, const uint8_t owner[ST_ADDR_LEN],
 
 int st_meta_ozone(struct st_node *node, const uint8_t addr[ST_ADDR_LEN], st_u128 *noz) {
   st_meta_t *m = meta_of(node);
-  rq_t r;
+  st_meta__rq_t r;
   *noz = 0;
   if (!m)
     return ST_ENOENT;
-  int rc = rq_open(m, &r);
+  int rc = st_meta__rq_open(m, &r);
   if (rc != 0)
     return rc;
   rc = st_meta__oz_get(&r.ov, addr, noz);
-  rq_close(&r);
+  st_meta__rq_close(&r);
   return rc;
 }
 
 int st_meta_node_online(struct st_node *node, const uint8_t addr[ST_ADDR_LEN], bool *online) {
   st_meta_t *m = meta_of(node);
   st_meta__rnode_t n;
-  rq_t r;
+  st_meta__rq_t r;
   *online = false;
   if (!m)
     return ST_ENOENT;
-  int rc = rq_open(m, &r);
+  int rc = st_meta__rq_open(m, &r);
   if (rc != 0)
     return rc;
   rc = st_meta__rnode_get(&r.ov, addr, &n);
-  rq_close(&r);
+  st_meta__rq_close(&r);
   if (rc == ST_ENOENT)
     return 0;
   *online = rc == 0 && n.status == ST_NODE_ACTIVE && n.online && !n.suspended;
@@ -237,7 +232,7 @@ static json_t *jhex(const uint8_t *p, size_t n) {
   return json_string(h);
 }
 
-static json_t *info_json(rq_t *r, const uint8_t root[ST_HASH_LEN],
+static json_t *info_json(st_meta__rq_t *r, const uint8_t root[ST_HASH_LEN],
                          const Stratos__Storage__FileRecord *f) {
   char id[ST_FILE_ID_LEN + 1], owner[ST_ADDR_STR_MAX];
   st_file_id(root, id);
@@ -285,11 +280,11 @@ bad:
 
 static int file_info(st_meta_t *m, const uint8_t root[ST_HASH_LEN], const uint8_t *owner,
                      json_t **out) {
-  rq_t r;
+  st_meta__rq_t r;
   st_buf_t b;
   *out = NULL;
   st_buf_init(&b, 2 * ST_META__FOP_MAX);
-  int rc = rq_open(m, &r);
+  int rc = st_meta__rq_open(m, &r);
   if (rc != 0)
     return rc;
   rc = file_read(m, &r, root, owner, &b, NULL);
@@ -302,7 +297,7 @@ static int file_info(st_meta_t *m, const uint8_t root[ST_HASH_LEN], const uint8_
     if (f)
       stratos__storage__file_record__free_unpacked(f, NULL);
   }
-  rq_close(&r);
+  st_meta__rq_close(&r);
   st_buf_free(&b);
   return rc;
 }

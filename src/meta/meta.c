@@ -44,23 +44,6 @@ int st_meta_heartbeat(const st_keypair_t *kp, const char *meta_chain_id, int64_t
   return st_meta__hb_build(kp, meta_chain_id, time_ms, 0, 0, 0, 0, out);
 }
 
-typedef struct rq {
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-} rq_t;
-
-static int rq_open(st_meta_t *m, rq_t *r) {
-  int rc = st_txn_begin(m->store, false, &r->txn);
-  if (rc == 0)
-    st_chain__ov_init(&r->ov, &m->st, r->txn);
-  return rc;
-}
-
-static void rq_close(rq_t *r) {
-  st_chain__ov_free(&r->ov);
-  st_txn_abort(r->txn);
-}
-
 /* ---- heartbeats of this node ---- */
 
 static void on_hb_timer(uv_timer_t *t) {
@@ -77,13 +60,13 @@ static void on_hb_timer(uv_timer_t *t) {
   uint64_t used, slices, free_ = 0;
   st_resource_usage(md->node, &used, &slices);
   st_meta__rnode_t self;
-  rq_t r;
+  st_meta__rq_t r;
   uint8_t me[ST_ADDR_LEN];
   st_addr_from_pubkey(md->node->node_key.pk, me);
-  if (rq_open(m, &r) == 0) {
+  if (st_meta__rq_open(m, &r) == 0) {
     if (st_meta__rnode_get(&r.ov, me, &self) == 0 && self.capacity > used)
       free_ = self.capacity - used;
-    rq_close(&r);
+    st_meta__rq_close(&r);
   }
   int rc = st_meta__hb_build(&md->node->node_key, m->gen.chain_id, now, used, free_, 0, slices,
                              &b);
@@ -146,9 +129,9 @@ static void m_status(st_rpc_call_t *call, json_t *params, void *ud) {
     return;
   st_cons_status_t s;
   st_cons_status(m->cons, &s);
-  rq_t r;
+  st_meta__rq_t r;
   int64_t applied = 0;
-  if (rq_open(m, &r) != 0) {
+  if (st_meta__rq_open(m, &r) != 0) {
     st_rpc_error(call, ST_RPC_INTERNAL_ERROR, "cannot read the meta state", NULL);
     return;
   }
@@ -157,7 +140,7 @@ static void m_status(st_rpc_call_t *call, json_t *params, void *ud) {
   uint8_t k = ST_META__K_APPLIED;
   if (st_chain__ov_read(&r.ov, ST_META__SP_REC, &k, 1, &p, &n) == 0 && n == 8)
     applied = (int64_t)st_chain__rd64(p);
-  rq_close(&r);
+  st_meta__rq_close(&r);
   const st_cons_valset_t *vs = NULL;
   size_t nauth = st_cons_valset_at(m->cons, s.height + 1, &vs) == 0 && vs ? vs->n : 0;
   st_rpc_result(call, json_pack("{s:s,s:I,s:o,s:o,s:I,s:I,s:b}", "chain_id",
@@ -174,12 +157,12 @@ static void m_ozone_balance(st_rpc_call_t *call, json_t *params, void *ud) {
   uint8_t a[ST_ADDR_LEN];
   if (!check(call, params, allowed) || !addr_param(call, params, ST_HRP_WALLET, a))
     return;
-  rq_t r;
+  st_meta__rq_t r;
   st_u128 noz = 0;
-  int rc = rq_open(m, &r);
+  int rc = st_meta__rq_open(m, &r);
   if (rc == 0) {
     rc = st_meta__oz_get(&r.ov, a, &noz);
-    rq_close(&r);
+    st_meta__rq_close(&r);
   }
   if (rc != 0) {
     st_rpc_error(call, ST_RPC_INTERNAL_ERROR, "cannot read the meta state", NULL);
@@ -209,7 +192,7 @@ static json_t *rnode_json(const st_meta__rnode_t *r) {
 }
 
 typedef struct list_ctx {
-  rq_t *r;
+  st_meta__rq_t *r;
   json_t *arr;
 } list_ctx_t;
 
@@ -231,8 +214,8 @@ static void m_resource_status(st_rpc_call_t *call, json_t *params, void *ud) {
   static const char *const allowed[] = {"address", NULL};
   if (!check(call, params, allowed))
     return;
-  rq_t r;
-  if (rq_open(m, &r) != 0) {
+  st_meta__rq_t r;
+  if (st_meta__rq_open(m, &r) != 0) {
     st_rpc_error(call, ST_RPC_INTERNAL_ERROR, "cannot read the meta state", NULL);
     return;
   }
@@ -246,14 +229,14 @@ static void m_resource_status(st_rpc_call_t *call, json_t *params, void *ud) {
       else
         st_rpc_error(call, ST_RPC_INVALID_PARAMS, "resource node not found", NULL);
     }
-    rq_close(&r);
+    st_meta__rq_close(&r);
     return;
   }
   /* Copied out first: the pages below borrow the overlay. */
   list_ctx_t l = {&r, json_array()};
   uint8_t pre = ST_META__K_RNODE;
   int rc = st_chain__ov_scan(&r.ov, ST_META__SP_REC, &pre, 1, list_cb, &l);
-  rq_close(&r);
+  st_meta__rq_close(&r);
   if (rc < 0) {
     json_decref(l.arr);
     st_rpc_error(call, ST_RPC_INTERNAL_ERROR, "cannot read the meta state", NULL);
@@ -265,15 +248,15 @@ static void m_resource_status(st_rpc_call_t *call, json_t *params, void *ud) {
 
 int st_meta_liveness(struct st_node *node, const uint8_t addr[ST_ADDR_LEN], json_t **out) {
   st_meta_t *m = node ? node->meta : NULL;
-  rq_t r;
+  st_meta__rq_t r;
   st_meta__rnode_t n;
   if (!m)
     return ST_ENOENT;
-  int rc = rq_open(m, &r);
+  int rc = st_meta__rq_open(m, &r);
   if (rc != 0)
     return rc;
   rc = st_meta__rnode_get(&r.ov, addr, &n);
-  rq_close(&r);
+  st_meta__rq_close(&r);
   if (rc != 0)
     return rc;
   json_t *j = rnode_json(&n);
@@ -311,7 +294,7 @@ static void m_broadcast_heartbeat(st_rpc_call_t *call, json_t *params, void *ud)
 /* ---- placement ---- */
 
 typedef struct place_view {
-  rq_t *r;
+  st_meta__rq_t *r;
   st_place_node_t *nodes;
   char (*addrs)[ST_META__NETADDR_MAX + 1];
   size_t n, cap;
@@ -362,15 +345,15 @@ static int place(st_meta_t *m, const st_place_req_t *q, st_place_reply_t *out) {
     return ST_EINVAL;
   st_cons_status_t s;
   st_cons_status(m->cons, &s);
-  rq_t r;
-  int rc = rq_open(m, &r);
+  st_meta__rq_t r;
+  int rc = st_meta__rq_open(m, &r);
   if (rc != 0)
     return rc;
   place_view_t pv = {&r, NULL, NULL, 0, 0};
   uint8_t pre = ST_META__K_RNODE, seed[ST_HASH_LEN];
   size_t idx[ST_PLACE_REPLICAS_MAX];
   rc = st_chain__ov_scan(&r.ov, ST_META__SP_REC, &pre, 1, view_cb, &pv);
-  rq_close(&r);
+  st_meta__rq_close(&r);
   if (rc == 0) {
     st_place_seed(s.hash, q->slice, q->slice_len, seed);
     rc = st_place_pick(pv.nodes, pv.n, seed, q->replicas, idx, &out->n);

@@ -344,6 +344,17 @@ int st_meta__slice_check(st_meta_t *m, const uint8_t peer[ST_ADDR_LEN], const ui
 
 void st_meta__files_free(st_meta_t *m);
 
+/* ---- reading the latest committed state ---- */
+
+/* A read-only view: a read transaction and an overlay over it. */
+typedef struct st_meta__rq {
+  st_txn_t *txn;
+  st_chain__overlay_t ov;
+} st_meta__rq_t;
+
+int st_meta__rq_open(st_meta_t *m, st_meta__rq_t *r);
+void st_meta__rq_close(st_meta__rq_t *r);
+
 /* ---- audits (audit.c) ---- */
 void st_meta__audit_start(st_meta_t *m);
 void st_meta__audit_stop(st_meta_t *m);

@@ -242,27 +242,10 @@ static void gossip(st_meta_t *m, const uint8_t *tx, size_t len, const uint8_t *e
     ST_DEBUG("meta", "file tx not gossiped: %s", st_strerror(rc));
 }
 
-typedef struct rq {
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-} rq_t;
-
-static int rq_open(st_meta_t *m, rq_t *r) {
-  int rc = st_txn_begin(m->store, false, &r->txn);
-  if (rc == 0)
-    st_chain__ov_init(&r->ov, &m->st, r->txn);
-  return rc;
-}
-
-static void rq_close(rq_t *r) {
-  st_chain__ov_free(&r->ov);
-  st_txn_abort(r->txn);
-}
-
 int st_meta__ftx_receive(st_meta_t *m, const uint8_t *tx, size_t len, const uint8_t *peer,
                          char *log, size_t cap) {
   uint8_t txid[ST_HASH_LEN];
-  rq_t r;
+  st_meta__rq_t r;
   log[0] = '\0';
   if (len == 0 || len > FTX_WIRE_MAX) {
     snprintf(log, cap, "a file tx is 1 to %u bytes", FTX_WIRE_MAX);
@@ -275,14 +258,14 @@ int st_meta__ftx_receive(st_meta_t *m, const uint8_t *tx, size_t len, const uint
     snprintf(log, cap, "not a file tx");
     return ST_EPARSE;
   }
-  int rc = rq_open(m, &r);
+  int rc = st_meta__rq_open(m, &r);
   if (rc == 0) {
     rc = st_meta__ftx_check(m, &r.ov, t->file, txid, log, cap);
     if (rc == 0 && applied(&r.ov, txid)) {
       snprintf(log, cap, "the file tx is applied already");
       rc = ST_EEXIST;
     }
-    rq_close(&r);
+    st_meta__rq_close(&r);
   }
   if (rc == 0)
     rc = pool_add(m, txid, tx, len, t->file->signer.data, NULL, log, cap);
@@ -336,8 +319,8 @@ static int wrap(st_meta_t *m, const st_keypair_t *kp, Stratos__Storage__FileOp *
 /* Tries a signed tx on the latest committed state. */
 static int precheck(st_meta_t *m, const Stratos__Storage__FileTx *ft, uint8_t txid[ST_HASH_LEN],
                     char *log, size_t cap) {
-  rq_t r;
-  int rc = rq_open(m, &r);
+  st_meta__rq_t r;
+  int rc = st_meta__rq_open(m, &r);
   if (rc != 0)
     return rc;
   rc = st_meta__ftx_check(m, &r.ov, ft, txid, log, cap);
@@ -355,7 +338,7 @@ static int precheck(st_meta_t *m, const Stratos__Storage__FileTx *ft, uint8_t tx
     st_chain__ov_end(&r.ov, false);
     st_meta__blk_done(&b);
   }
-  rq_close(&r);
+  st_meta__rq_close(&r);
   return rc;
 }
 
@@ -454,7 +437,7 @@ int st_meta_file_result(struct st_node *node, const uint8_t txid[ST_HASH_LEN], c
 
 int st_meta__slice_check(st_meta_t *m, const uint8_t peer[ST_ADDR_LEN], const uint8_t *data,
                          size_t len, st_buf_t *answer) {
-  rq_t r;
+  st_meta__rq_t r;
   if (len > CHECK_MAX)
     return ST_EPARSE;
   Stratos__Storage__SliceCheck *c = stratos__storage__slice_check__unpack(NULL, len, data);
@@ -465,7 +448,7 @@ int st_meta__slice_check(st_meta_t *m, const uint8_t peer[ST_ADDR_LEN], const ui
     return ST_EPARSE;
   }
   protobuf_c_boolean *keep = calloc(c->n_roots ? c->n_roots : 1, sizeof(*keep));
-  int rc = keep ? rq_open(m, &r) : ST_ENOMEM;
+  int rc = keep ? st_meta__rq_open(m, &r) : ST_ENOMEM;
   bool open = rc == 0;
   for (size_t i = 0; rc == 0 && i < c->n_roots; i++) {
     uint8_t k[1 + ST_ADDR_LEN + ST_HASH_LEN];
@@ -490,7 +473,7 @@ int st_meta__slice_check(st_meta_t *m, const uint8_t peer[ST_ADDR_LEN], const ui
       rc = x;
   }
   if (open)
-    rq_close(&r);
+    st_meta__rq_close(&r);
   if (rc == 0) {
     Stratos__Storage__SliceCheck a;
     stratos__storage__slice_check__init(&a);

@@ -700,23 +700,6 @@ void st_meta__traffic_free(st_meta_t *m) {
 
 /* ---- JSON-RPC ---- */
 
-typedef struct rq {
-  st_txn_t *txn;
-  st_chain__overlay_t ov;
-} rq_t;
-
-static int rq_open(st_meta_t *m, rq_t *r) {
-  int rc = st_txn_begin(m->store, false, &r->txn);
-  if (rc == 0)
-    st_chain__ov_init(&r->ov, &m->st, r->txn);
-  return rc;
-}
-
-static void rq_close(rq_t *r) {
-  st_chain__ov_free(&r->ov);
-  st_txn_abort(r->txn);
-}
-
 static int64_t wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -798,9 +781,9 @@ static void m_epoch(st_rpc_call_t *call, json_t *params, void *ud) {
   if (!check_params(call, params, NULL))
     return;
   epoch_now(m, &e, &start, &ends);
-  rq_t r;
+  st_meta__rq_t r;
   vol_ctx_t c = {0, NULL, 0};
-  int rc = rq_open(m, &r);
+  int rc = st_meta__rq_open(m, &r);
   if (rc == 0) {
     uint8_t pre[1 + 8];
     pre[0] = ST_META__K_VOLUME;
@@ -808,7 +791,7 @@ static void m_epoch(st_rpc_call_t *call, json_t *params, void *ud) {
     rc = next_report_get(&r.ov, &next, &set);
     if (rc == 0)
       rc = st_chain__ov_scan(&r.ov, ST_META__SP_REC, pre, sizeof(pre), vol_cb, &c);
-    rq_close(&r);
+    st_meta__rq_close(&r);
   }
   if (rc < 0) {
     st_rpc_error(call, ST_RPC_INTERNAL_ERROR, "cannot read the meta state", NULL);
@@ -855,16 +838,16 @@ static void m_volume_report(st_rpc_call_t *call, json_t *params, void *ud) {
                  NULL);
     return;
   }
-  rq_t r;
+  st_meta__rq_t r;
   const uint8_t *p;
   size_t n;
   json_t *j = NULL;
-  int rc = rq_open(m, &r);
+  int rc = st_meta__rq_open(m, &r);
   if (rc == 0) {
     rc = st_meta__report_get(&r.ov, (uint64_t)json_integer_value(je), &p, &n);
     if (rc == 0)
       rc = st_meta__report_json(p, n, &j);
-    rq_close(&r);
+    st_meta__rq_close(&r);
   }
   if (rc == ST_ENOENT) {
     st_rpc_error(call, ST_RPC_INVALID_PARAMS,
@@ -897,13 +880,13 @@ static void m_earnings(st_rpc_call_t *call, json_t *params, void *ud) {
   }
   /* Volumes still in state: keys E epoch(8) node(20), scanned per epoch
    * from the first unreported one to the current. */
-  rq_t r;
+  st_meta__rq_t r;
   vol_ctx_t c = {0, json_array(), 0};
   uint64_t next = 0, e;
   int64_t start, ends;
   bool set;
   epoch_now(m, &e, &start, &ends);
-  int rc = rq_open(m, &r);
+  int rc = st_meta__rq_open(m, &r);
   if (rc == 0) {
     rc = next_report_get(&r.ov, &next, &set);
     for (uint64_t x = next; rc >= 0 && x <= e && x < next + 64; x++) {
@@ -919,7 +902,7 @@ static void m_earnings(st_rpc_call_t *call, json_t *params, void *ud) {
       else if (g != ST_ENOENT)
         rc = g;
     }
-    rq_close(&r);
+    st_meta__rq_close(&r);
   }
   if (rc < 0) {
     json_decref(c.arr);
