@@ -200,6 +200,7 @@ static int chain_new(st_node_t *node, st_chain_t **out) {
     st_chain__query_register(ch, node->rpc);
     st_chain__query_nodes_register(ch, node->rpc);
   }
+  st_chain__traffic_metrics(ch, node->metrics);
   char h[2 * ST_HASH_LEN + 1];
   st_hex_encode(ch->genesis_app_hash, ST_HASH_LEN, h, sizeof(h));
   ST_INFO("chain", "value chain %s: %zu accounts, %zu validators, genesis app hash %s",

@@ -471,6 +471,11 @@ typedef struct st_chain {
   size_t nwaiters;
   uv_timer_t *wait_timer;
   uint64_t commit_timeout_ms;
+  /* What the traffic gauges read (query_traffic.c). */
+  struct st_chain__gauge {
+    struct st_chain *ch;
+    int what;
+  } gauges[4];
 } st_chain_t;
 
 /* Creates the chain's state and mempool from a parsed genesis (ownership

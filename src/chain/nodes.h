@@ -142,6 +142,8 @@ int st_chain__sds_deposit_changed(st_chain__ctx_t *c, st_u128 added, st_u128 rem
 /* Registers resource_nodes, resource_node, meta_nodes, meta_node,
  * ozone_price and prepay_pool. */
 void st_chain__query_nodes_register(st_chain_t *ch, st_rpc_t *rpc);
+/* Prometheus gauges of the traffic rewards (query_traffic.c). */
+void st_chain__traffic_metrics(st_chain_t *ch, st_metrics_t *m);
 #define ST_CHAIN__QN(name)                                                          \
   int st_chain__q_##name(st_chain_t *ch, json_t *params, json_t **result, char *err, \
                          size_t errcap)

@@ -162,3 +162,51 @@ int st_chain__q_foundation(st_chain_t *ch, json_t *params, json_t **result, char
     st_qk_addr_json(ST_HRP_WALLET, ta), "balance", st_qk_u128_json(t.balance));
   return *result ? 0 : st_qk_ierr(err, cap, ST_ENOMEM);
 }
+
+/* ---- Prometheus: the rewards, read from the committed state at scrape
+ * time (in STOS, as floating point: figures to watch, not to account) ---- */
+
+enum { G_MINED, G_FOUNDATION, G_REWARDS, G_EPOCH };
+
+static double gauge(void *ud) {
+  const struct st_chain__gauge *g = ud;
+  st_qk_reader_t r;
+  char err[64];
+  bool any = false;
+  uint64_t last = 0;
+  st_u128 mined = 0;
+  st_chain__acct_t a;
+  double v = 0;
+  if (st_qk_open(g->ch, &r, err, sizeof(err)) != 0)
+    return 0;
+  if (g->what == G_MINED || g->what == G_EPOCH) {
+    if (st_chain__traffic_state(&r.c, &any, &last, &mined) == 0)
+      v = g->what == G_MINED ? (double)mined / 1e18 : (any ? (double)last : -1);
+  } else {
+    const uint8_t *acct =
+      st_chain__macc_named(g->what == G_FOUNDATION ? "foundation" : "traffic_rewards");
+    if (st_chain__ov_get(&r.ov, acct, &a) == 0)
+      v = (double)a.balance / 1e18;
+  }
+  st_qk_close(&r);
+  return v;
+}
+
+void st_chain__traffic_metrics(st_chain_t *ch, st_metrics_t *m) {
+  static const struct {
+    const char *name, *help;
+  } t[] = {
+    {"stratos_traffic_mined_stos", "STOS the foundation pool has paid as mining rewards."},
+    {"stratos_traffic_foundation_stos", "STOS left in the foundation pool."},
+    {"stratos_traffic_rewards_held_stos",
+     "STOS of traffic and mining rewards not yet withdrawn, immature or matured."},
+    {"stratos_traffic_last_epoch", "The last epoch whose volume report was paid (-1: none)."},
+  };
+  if (!m)
+    return;
+  for (int i = 0; i < 4; i++) {
+    ch->gauges[i].ch = ch;
+    ch->gauges[i].what = i;
+    st_metrics_gauge_fn(m, t[i].name, t[i].help, "", gauge, &ch->gauges[i]);
+  }
+}

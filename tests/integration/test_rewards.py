@@ -58,7 +58,7 @@ import time
 import unittest
 
 import harness
-from harness import NodeTestCase, json_body
+from harness import NodeTestCase, json_body, samples
 from localnet import Localnet
 from test_files import Wallet, bech32, wait_for
 
@@ -576,6 +576,27 @@ class RewardsTest(NodeTestCase):
                          sum(after["owed"].values()), after["owed"])
         if self.genesis_total is not None:
             self.assertEqual(after["total"], self.genesis_total)
+
+    def test_4_reward_gauges(self):
+        """The value chain's Prometheus gauges show what `foundation`
+        answers (in STOS)."""
+        def both():
+            f = self.gw.result("foundation", {})
+            fams = self.gw.metrics()
+            g = {n: next(v for _, _, v in samples(fams, n)) for n in (
+                "stratos_traffic_mined_stos", "stratos_traffic_foundation_stos",
+                "stratos_traffic_rewards_held_stos", "stratos_traffic_last_epoch")}
+            f2 = self.gw.result("foundation", {})
+            return (f, g) if f == f2 else None
+        f, g = wait_for("a foundation read between two equal answers", both, 30)
+        self.assertAlmostEqual(g["stratos_traffic_mined_stos"], int(f["total_mined"]) / 1e18,
+                               delta=1e-6)
+        self.assertAlmostEqual(g["stratos_traffic_foundation_stos"], int(f["balance"]) / 1e18,
+                               delta=1e-6)
+        self.assertAlmostEqual(g["stratos_traffic_rewards_held_stos"],
+                               int(f["traffic_rewards"]["balance"]) / 1e18, delta=1e-6)
+        self.assertEqual(g["stratos_traffic_last_epoch"],
+                         -1 if f["last_epoch"] is None else f["last_epoch"])
 
 
 if __name__ == "__main__":
