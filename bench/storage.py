@@ -119,6 +119,12 @@ def main():
     procs = []
     ng = None
     try:
+        # nginx first, on a port below the ephemeral range, so that no
+        # connection of the localnet holds its port.
+        www = os.path.join(tmp, "www")
+        os.makedirs(www)
+        os.chmod(www, 0o755)
+        ng = nginx(tmp, www, 30098)
         info, procs = start_net(binary, tmp)
         meta = next(n for n in info["nodes"] if "meta" in n["roles"])
         gw = "http://127.0.0.1:%d" % meta["ports"]["gateway"]
@@ -138,10 +144,6 @@ def main():
              "three resource nodes online")
         part = {"upload": a.only in (None, "upload"), "download": a.only in (None, "download"),
                 "small": a.only in (None, "small")}
-        www = os.path.join(tmp, "www")
-        os.makedirs(www)
-        os.chmod(www, 0o755)
-        ng = nginx(tmp, www, 34098)
         ratios = []
         if part["upload"] or part["download"]:
             big_file(a, binary, tmp, www, gw, token, part, ratios)
@@ -197,7 +199,7 @@ def big_file(a, binary, tmp, www, gw, token, part, ratios):
         code, t = curl_time([gw + "/v1/files/" + fid])
         assert code == 200, code
         best_gw = min(best_gw, t)
-        code, t = curl_time(["http://127.0.0.1:34098/big.bin"])
+        code, t = curl_time(["http://127.0.0.1:30098/big.bin"])
         assert code == 200, "nginx answered %d" % code
         best_ng = min(best_ng, t)
     print("download %d MiB: gateway %.0f MB/s (every block verified), nginx %.0f MB/s"
@@ -228,7 +230,7 @@ def small(a, gw, token, www, ratios):
                 "  local p = '/o' .. i\n  i = i + 1\n  return wrk.format('GET', p)\nend\n"
                 % len(ids))
     rps_gw, _ = wrk_rps(gw, a.seconds, lua_gw)
-    rps_ng, _ = wrk_rps("http://127.0.0.1:34098", a.seconds, lua_ng)
+    rps_ng, _ = wrk_rps("http://127.0.0.1:30098", a.seconds, lua_ng)
     print("4 KiB objects: gateway %.0f req/s, nginx %.0f req/s" % (rps_gw, rps_ng))
     ratios.append("RATIO small_vs_nginx=%.3f" % (rps_gw / rps_ng))
 

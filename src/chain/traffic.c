@@ -391,7 +391,7 @@ static int pay(st_chain__ctx_t *c, const Stratos__Traffic__VolumeReport *r, cons
 static int volume_report(st_chain__ctx_t *c, const Stratos__Tx__MsgVolumeReport *m) {
   char want[ST_CHAIN_ID_MAX + 8], shown[ST_CHAIN_ID_MAX + 1];
   st_chain__node_t *meta = NULL;
-  st_u128 *vols = NULL, y, mined;
+  st_u128 *vols = NULL, y = 0, mined = 0;
   size_t nmeta = 0;
   uint32_t active, signers;
   bool any;

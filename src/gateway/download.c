@@ -757,6 +757,7 @@ static void ask_one(dl_t *d, slot_t *s) {
   g.root.len = ST_HASH_LEN;
   g.index = (uint32_t)(s->g % d->bps);
   g.reply_channel = ST_CH_GATEWAY;
+  g.unchecked = true; /* verified here, against the slice's list */
   uint8_t buf[128];
   size_t n = stratos__storage__block_get__pack(&g, buf);
   memcpy(s->holder, ds->holders[k], ST_ADDR_LEN);

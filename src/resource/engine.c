@@ -163,8 +163,8 @@ void st_res__job_end(st_res__eng_t *e) {
  * into *owned (malloc'd, the caller frees). Touches only the store and
  * buf, so it can move to a worker as it is. */
 static int serve_read(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], uint32_t index,
-                      bool hashes, uint8_t *buf, uint8_t **owned, const uint8_t **body,
-                      size_t *blen) {
+                      bool hashes, bool unchecked, uint8_t *buf, uint8_t **owned,
+                      const uint8_t **body, size_t *blen) {
   st_slice_info_t info;
   uint8_t(*blocks)[ST_HASH_LEN] = NULL;
   int rc;
@@ -173,7 +173,8 @@ static int serve_read(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], uint
   *body = NULL;
   *blen = 0;
   if (!hashes) {
-    rc = st_slice_read_block(s, root, index, buf, blen);
+    rc = unchecked ? st_slice_read_block_unchecked(s, root, index, buf, blen)
+                   : st_slice_read_block(s, root, index, buf, blen);
     if (rc == 0)
       *body = buf;
     return rc;
@@ -220,8 +221,8 @@ static void on_get(st_res__eng_t *e, const st_net_frame_t *f) {
     body = NULL;
     blen = 0;
   } else {
-    rc = serve_read(e->cfg.store, g->root.data, g->index, g->hashes, e->buf, &owned, &body,
-                    &blen);
+    rc = serve_read(e->cfg.store, g->root.data, g->index, g->hashes, g->unchecked, e->buf,
+                    &owned, &body, &blen);
   }
   st_res__put64(head, g->req);
   st_res__put32(head + 8, (uint32_t)rc);

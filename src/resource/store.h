@@ -93,6 +93,14 @@ bool st_slice_write_ref_only(const st_slice_writer_t *w);
 int st_slice_read_block(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN], uint32_t index,
                         uint8_t *buf, size_t *len);
 
+/* The same without the hash check, for a reader that checks the block
+ * itself (a gateway verifies every block against the slice's list): one
+ * hash per byte served instead of two. A slice marked corrupt is still
+ * refused; damage the scrub has not found yet goes out, and the reader
+ * reports it (a failed audit). */
+int st_slice_read_block_unchecked(st_slice_store_t *s, const uint8_t root[ST_HASH_LEN],
+                                  uint32_t index, uint8_t *buf, size_t *len);
+
 /* Stamps the slices among roots that are here as claimed now (one write
  * transaction; roots not here are skipped): garbage collection leaves a
  * slice claimed within gc_grace_ms alone. *claimed (may be NULL) counts

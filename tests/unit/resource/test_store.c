@@ -521,12 +521,24 @@ static void test_flipped_byte(void **state) {
   path_of(f, sl.root, "", path, sizeof(path));
   flip_byte(path, BLK + 1234);
 
+  /* Unchecked, block 1 goes out as it is on disk (its reader verifies it)
+   * and marks nothing; block 0 reads back whole. */
+  assert_int_equal(st_slice_read_block_unchecked(f->s, sl.root, 1, buf, &len), 0);
+  assert_int_equal(len, BLK);
+  assert_memory_not_equal(buf, sl.data + BLK, BLK);
+  assert_int_equal(st_slice_read_block_unchecked(f->s, sl.root, 0, buf, &len), 0);
+  assert_memory_equal(buf, sl.data, BLK);
+  assert_int_equal(st_slice_info(f->s, sl.root, &info, NULL), 0);
+  assert_false(info.corrupt);
+
   /* The other blocks still read; block 1 is refused and marks the slice. */
   assert_int_equal(st_slice_read_block(f->s, sl.root, 0, buf, &len), 0);
   assert_int_equal(st_slice_read_block(f->s, sl.root, 2, buf, &len), 0);
   assert_int_equal(st_slice_read_block(f->s, sl.root, 1, buf, &len), ST_ECORRUPT);
   assert_int_equal(st_slice_info(f->s, sl.root, &info, NULL), 0);
   assert_true(info.corrupt);
+  /* Once marked, unchecked reads are refused too. */
+  assert_int_equal(st_slice_read_block_unchecked(f->s, sl.root, 0, buf, &len), ST_ECORRUPT);
 
   assert_int_equal(st_slice_scrub_one(f->s, now, &bad, got), 0);
   assert_true(bad);
