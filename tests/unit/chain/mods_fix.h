@@ -159,4 +159,31 @@ static inline void t_state_commit(t_state_w_t *w) {
   assert_int_equal(st_txn_commit(w->txn), 0);
 }
 
+/* ---- the books ---- */
+
+typedef struct sum_ctx {
+  st_u128 sum;
+  size_t n;
+} sum_ctx_t;
+
+static inline int acct_sum_cb(const void *k, size_t kl, const void *v, size_t vl, void *ud) {
+  sum_ctx_t *s = ud;
+  st_chain__acct_t a;
+  (void)k;
+  if (kl != ST_ADDR_LEN || vl != ST_CHAIN__ACCT_LEN)
+    return ST_ECORRUPT;
+  st_chain__acct_decode(v, &a);
+  s->sum += a.balance;
+  s->n++;
+  return 0;
+}
+
+/* Every balance there is, module accounts included. */
+static inline st_u128 supply(fix_t *f) {
+  sum_ctx_t s = {0, 0};
+  assert_int_equal(st_chain__ov_scan(&f->ov, ST_CHAIN__SP_ACCT, "", 0, acct_sum_cb, &s), 0);
+  /* The module accounts are accounts like any other: nothing hides them. */
+  return s.sum;
+}
+
 #endif

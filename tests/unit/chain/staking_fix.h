@@ -307,31 +307,6 @@ static inline void assert_unchanged(fix_t *f, snap_t *before) {
 
 /* ---- the books ---- */
 
-typedef struct sum_ctx {
-  st_u128 sum;
-  size_t n;
-} sum_ctx_t;
-
-static inline int acct_sum_cb(const void *k, size_t kl, const void *v, size_t vl, void *ud) {
-  sum_ctx_t *s = ud;
-  st_chain__acct_t a;
-  (void)k;
-  if (kl != ST_ADDR_LEN || vl != ST_CHAIN__ACCT_LEN)
-    return ST_ECORRUPT;
-  st_chain__acct_decode(v, &a);
-  s->sum += a.balance;
-  s->n++;
-  return 0;
-}
-
-/* Every balance there is, module accounts included. */
-static inline st_u128 supply(fix_t *f) {
-  sum_ctx_t s = {0, 0};
-  assert_int_equal(st_chain__ov_scan(&f->ov, ST_CHAIN__SP_ACCT, "", 0, acct_sum_cb, &s), 0);
-  /* The module accounts are accounts like any other: nothing hides them. */
-  return s.sum;
-}
-
 static inline void check_books(fix_t *f) {
   /* distribution = sum of the outstanding counts */
   recs_t out = scan_kind(f, ST_K_D_OUT);

@@ -206,24 +206,6 @@ static int deposit(fix_t *f, int who, const char *amount) {
 
 /* ---- reading state ---- */
 
-static int sum_cb(const void *k, size_t kl, const void *v, size_t vl, void *ud) {
-  (void)k;
-  (void)kl;
-  st_chain__acct_t a;
-  if (vl != ST_CHAIN__ACCT_LEN)
-    return ST_ECORRUPT;
-  st_chain__acct_decode(v, &a);
-  *(st_u128 *)ud += a.balance;
-  return 0;
-}
-
-/* Every wei: accounts, module accounts (bonded and unbonding stake,
- * pools, immature rewards) alike. */
-static st_u128 grand_total(fix_t *f) {
-  st_u128 sum = 0;
-  assert_int_equal(st_chain__ov_scan(&f->ov, ST_CHAIN__SP_ACCT, "", 0, sum_cb, &sum), 0);
-  return sum;
-}
 
 static st_u128 imm(fix_t *f, int wallet, uint64_t epoch) {
   uint8_t k[1 + ST_ADDR_LEN + 8] = {ST_K_TR_IMM};
@@ -286,12 +268,12 @@ static void test_quorum_accepted(void **state) {
 static void refused(fix_t *f, int rc, int code, const char *text, st_u128 total0) {
   assert_int_equal(rc, code);
   log_has(f, text);
-  assert_true(grand_total(f) == total0);
+  assert_true(supply(f) == total0);
 }
 
 static void test_refused(void **state) {
   fix_t *f = *state;
-  st_u128 total0 = grand_total(f);
+  st_u128 total0 = supply(f);
   st_u128 sds0 = bal(f, macc("sds_pool")), found0 = bal(f, macc("foundation"));
   bool any;
   static const int one[] = {1}, forged[] = {0, 101}, strangers[] = {0, -1, -2},
@@ -313,7 +295,7 @@ static void test_refused(void **state) {
 
   /* Replays and skips around an accepted epoch 5. */
   assert_int_equal(submit_epoch(f, 5, quorum, 2), 0);
-  st_u128 total1 = grand_total(f), fees1 = f->c.fees;
+  st_u128 total1 = supply(f), fees1 = f->c.fees;
   st_u128 sds1 = bal(f, macc("sds_pool"));
   refused(f, submit_epoch(f, 5, quorum, 2), ST_EEXIST, "epoch 5 is already reported", total1);
   refused(f, submit_epoch(f, 4, quorum, 2), ST_EEXIST, "already reported", total1);
@@ -352,7 +334,7 @@ static void test_refused(void **state) {
 static void test_mangled(void **state) {
   fix_t *f = *state;
   st_buf_t rep;
-  st_u128 total0 = grand_total(f);
+  st_u128 total0 = supply(f);
   bool any;
   report(T_CHAIN_ID "-meta", 5, two, 2, TWO_TOTAL, &rep);
   for (size_t n = 1; n < rep.len; n++) {
@@ -369,7 +351,7 @@ static void test_mangled(void **state) {
     assert_true(f->log[0] != '\0');
     rep.data[i] ^= 0x5a;
   }
-  assert_true(grand_total(f) == total0);
+  assert_true(supply(f) == total0);
   last_epoch(f, &any);
   assert_false(any);
   assert_int_equal(submit(f, &rep, quorum, 2), 0);
@@ -451,13 +433,13 @@ static void test_mature_withdraw(void **state) {
   st_u128_format(r5 + 1, s);
   assert_int_equal(withdraw(f, RW1, s), ST_EPERM);
   log_has(f, "exceeds the matured traffic rewards");
-  st_u128 tr0 = bal(f, macc("traffic_rewards")), total0 = grand_total(f);
+  st_u128 tr0 = bal(f, macc("traffic_rewards")), total0 = supply(f);
   assert_int_equal(withdraw(f, RW1, "1000"), 0);
   assert_true(bal(f, addr(RW1)) == 1000);
   assert_int_equal(withdraw(f, RW1, ""), 0);
   assert_true(bal(f, addr(RW1)) == r5);
   assert_true(bal(f, macc("traffic_rewards")) == tr0 - r5);
-  assert_true(grand_total(f) == total0);
+  assert_true(supply(f) == total0);
   st_u128 m, w;
   assert_int_equal(st_chain__traffic_acct_get(&f->c, addr(RW1), &m, &w), 0);
   assert_true(m == 0);
@@ -479,11 +461,11 @@ static void test_conservation(void **state) {
   /* Stake in the bonded and unbonding pools and fees waiting counts too. */
   set_bal(f, st_chain__macc(ST_MACC_BONDED), 500 * STOS);
   set_bal(f, st_chain__macc(ST_MACC_NOT_BONDED), 7 * STOS);
-  st_u128 t0 = grand_total(f);
+  st_u128 t0 = supply(f);
   st_u128 found0 = bal(f, macc("foundation"));
   for (uint64_t e = 20; e < 26; e++) {
     assert_int_equal(submit_epoch(f, e, quorum, 2), 0);
-    assert_true(grand_total(f) == t0);
+    assert_true(supply(f) == t0);
   }
   /* Exactly the mined wei left the foundation; they sit with the
    * recipients, immature or paid. */
@@ -496,10 +478,10 @@ static void test_conservation(void **state) {
   /* The end of the block hands the validators' share on (here, with no
    * validator bonded, to the community pool): still every wei. */
   assert_int_equal(st_chain__distr_end_block(&f->c, f->c.fees), 0);
-  assert_true(grand_total(f) == t0);
+  assert_true(supply(f) == t0);
   assert_int_equal(withdraw(f, RW1, ""), 0);
   assert_int_equal(deposit(f, SENDER, "1000000"), 0);
-  assert_true(grand_total(f) == t0);
+  assert_true(supply(f) == t0);
 }
 
 static void test_tier_boundary(void **state) {
@@ -542,12 +524,12 @@ static void test_tier_boundary(void **state) {
 static void test_foundation_short(void **state) {
   fix_t *f = *state;
   set_bal(f, macc("foundation"), 30 * STOS);
-  st_u128 t0 = grand_total(f);
+  st_u128 t0 = supply(f);
   assert_int_equal(submit_epoch(f, 1, quorum, 2), 0);
   st_traffic_paid_t p = paid_of(f, 1);
   assert_true(p.m == 30 * STOS);
   assert_true(bal(f, macc("foundation")) == 0);
-  assert_true(grand_total(f) == t0);
+  assert_true(supply(f) == t0);
   /* Empty: only the traffic reward is paid. */
   assert_int_equal(submit_epoch(f, 2, quorum, 2), 0);
   p = paid_of(f, 2);
@@ -794,13 +776,13 @@ static void test_as_tx(void **state) {
 
   /* With a quorum, in CheckTx (a dry run): accepted, nothing kept; then
    * in a block. */
-  st_u128 fees0 = f->c.fees, total0 = grand_total(f);
+  st_u128 fees0 = f->c.fees, total0 = supply(f);
   f->c.any_nonce = true;
   report_tx(f->p.min_fee_per_byte, 1, &rep, quorum, 2, 2, &tx, &fee);
   assert_int_equal(st_chain__tx_check(&f->p, tx.data, tx.len, &t, f->log, sizeof(f->log)), 0);
   assert_int_equal(st_chain__tx_exec(&f->c, &t, tx.data), 0);
   assert_true(f->c.fees == fees0);
-  assert_true(grand_total(f) == total0);
+  assert_true(supply(f) == total0);
   assert_true(bal(f, sa) == 2 * STOS - fees0);
   last_epoch(f, &any);
   assert_false(any);
