@@ -568,12 +568,7 @@ static int sync_tx(st_meta_t *m, st_txn_t *txn, st_chain__overlay_t *ov, st_buf_
   s.events = count;
   t.tx_case = STRATOS__META__META_TX__TX_SYNC;
   t.sync = &s;
-  size_t n = stratos__meta__meta_tx__get_packed_size(&t);
-  if ((rc = st_buf_reserve(out, n)) != 0)
-    return rc;
-  stratos__meta__meta_tx__pack(&t, out->data + out->len);
-  out->len += n;
-  return 0;
+  return st_meta__tx_append(&t, out);
 }
 
 int st_meta__app_propose(void *ud, int64_t height, size_t max_bytes, size_t max_txs,
@@ -849,12 +844,7 @@ int st_meta__hb_build(const st_keypair_t *kp, const char *meta_chain_id, int64_t
   h.signature.len = ST_SIG_LEN;
   t.tx_case = STRATOS__META__META_TX__TX_HEARTBEAT;
   t.heartbeat = &h;
-  size_t n = stratos__meta__meta_tx__get_packed_size(&t);
-  if ((rc = st_buf_reserve(out, n)) != 0)
-    return rc;
-  stratos__meta__meta_tx__pack(&t, out->data + out->len);
-  out->len += n;
-  return 0;
+  return st_meta__tx_append(&t, out);
 }
 
 int st_meta__hb_submit(st_meta_t *m, const uint8_t *tx, size_t len, char *log, size_t cap) {

@@ -9,6 +9,7 @@
 #include <stratos/st_meta.h>
 #include <stratos/st_rpc.h>
 #include "meta/meta_private.h"
+#include "meta.pb-c.h"
 #include "storage.pb-c.h"
 
 int st_meta__rq_open(st_meta_t *m, st_meta__rq_t *r) {
@@ -16,6 +17,16 @@ int st_meta__rq_open(st_meta_t *m, st_meta__rq_t *r) {
   if (rc == 0)
     st_chain__ov_init(&r->ov, &m->st, r->txn);
   return rc;
+}
+
+int st_meta__tx_append(const Stratos__Meta__MetaTx *t, st_buf_t *out) {
+  size_t n = stratos__meta__meta_tx__get_packed_size(t);
+  int rc = st_buf_reserve(out, n);
+  if (rc != 0)
+    return rc;
+  stratos__meta__meta_tx__pack(t, out->data + out->len);
+  out->len += n;
+  return 0;
 }
 
 void st_meta__rq_close(st_meta__rq_t *r) {

@@ -353,6 +353,9 @@ typedef struct st_meta__rq {
 } st_meta__rq_t;
 
 int st_meta__rq_open(st_meta_t *m, st_meta__rq_t *r);
+/* Appends the encoding of a MetaTx (proto/meta.proto) to out. */
+struct Stratos__Meta__MetaTx;
+int st_meta__tx_append(const struct Stratos__Meta__MetaTx *t, st_buf_t *out);
 void st_meta__rq_close(st_meta__rq_t *r);
 
 /* ---- audits (audit.c) ---- */

@@ -308,12 +308,7 @@ static int wrap(st_meta_t *m, const st_keypair_t *kp, Stratos__Storage__FileOp *
   ft.signature.len = ST_SIG_LEN;
   t.tx_case = STRATOS__META__META_TX__TX_FILE;
   t.file = &ft;
-  size_t n = stratos__meta__meta_tx__get_packed_size(&t);
-  if ((rc = st_buf_reserve(out, n)) != 0)
-    return rc;
-  stratos__meta__meta_tx__pack(&t, out->data + out->len);
-  out->len += n;
-  return 0;
+  return st_meta__tx_append(&t, out);
 }
 
 /* Tries a signed tx on the latest committed state. */

@@ -1048,11 +1048,7 @@ int st_meta_receipts_tx(const st_keypair_t *kp, const char *meta_chain_id,
     sub.signature.len = ST_SIG_LEN;
     t.tx_case = STRATOS__META__META_TX__TX_RECEIPTS;
     t.receipts = &sub;
-    size_t tn = stratos__meta__meta_tx__get_packed_size(&t);
-    if ((rc = st_buf_reserve(out, tn)) == 0) {
-      stratos__meta__meta_tx__pack(&t, out->data + out->len);
-      out->len += tn;
-    }
+    rc = st_meta__tx_append(&t, out);
   }
   for (size_t j = 0; rs && j < n; j++)
     if (rs[j])
