@@ -515,7 +515,7 @@ void st_gw__upload_on_peer(st_gw_files_t *f, const uint8_t peer[ST_ADDR_LEN], bo
 typedef struct claim_list {
   uint8_t node[ST_ADDR_LEN];
   uint8_t (*roots)[ST_HASH_LEN];
-  size_t n;
+  size_t n, cap;
 } claim_list_t;
 
 static void claim_flush(upload_t *u, claim_list_t *c) {
@@ -543,20 +543,40 @@ static void claim_flush(upload_t *u, claim_list_t *c) {
   c->n = 0;
 }
 
-static void claim_add(upload_t *u, claim_list_t *lists, size_t *nlists,
-                      const uint8_t node[ST_ADDR_LEN], const uint8_t root[ST_HASH_LEN]) {
+/* The claim lists of one round: one per holder the upload used. */
+typedef struct claims {
+  claim_list_t *v;
+  size_t n, cap;
+} claims_t;
+
+static void claim_add(upload_t *u, claims_t *cs, const uint8_t node[ST_ADDR_LEN],
+                      const uint8_t root[ST_HASH_LEN]) {
   claim_list_t *c = NULL;
-  for (size_t i = 0; i < *nlists && !c; i++)
-    if (memcmp(lists[i].node, node, ST_ADDR_LEN) == 0)
-      c = &lists[i];
+  for (size_t i = 0; i < cs->n && !c; i++)
+    if (memcmp(cs->v[i].node, node, ST_ADDR_LEN) == 0)
+      c = &cs->v[i];
   if (!c) {
-    if (*nlists == 4 * ST_PLACE_REPLICAS_MAX * ACTIVE_SLICES)
-      return;
-    c = &lists[(*nlists)++];
+    if (cs->n == cs->cap) {
+      size_t nc = cs->cap ? 2 * cs->cap : 16;
+      claim_list_t *v = realloc(cs->v, nc * sizeof(*v));
+      if (!v)
+        abort();
+      cs->v = v;
+      cs->cap = nc;
+    }
+    c = &cs->v[cs->n++];
+    memset(c, 0, sizeof(*c));
     memcpy(c->node, node, ST_ADDR_LEN);
-    c->n = 0;
-    if (!(c->roots = malloc(ST_RES_CHECK_MAX * ST_HASH_LEN)))
+  }
+  if (c->n == c->cap) {
+    size_t nc = c->cap ? 2 * c->cap : 16;
+    if (nc > ST_RES_CHECK_MAX)
+      nc = ST_RES_CHECK_MAX;
+    void *r = realloc(c->roots, nc * ST_HASH_LEN);
+    if (!r)
       abort();
+    c->roots = r;
+    c->cap = nc;
   }
   memcpy(c->roots[c->n++], root, ST_HASH_LEN);
   if (c->n == ST_RES_CHECK_MAX)
@@ -564,23 +584,21 @@ static void claim_add(upload_t *u, claim_list_t *lists, size_t *nlists,
 }
 
 static void claim_all(upload_t *u) {
-  /* Holders of an upload: at most the nodes placement ever named. */
-  enum { MAXL = 4 * ST_PLACE_REPLICAS_MAX * ACTIVE_SLICES };
-  claim_list_t lists[MAXL];
-  size_t nl = 0;
+  claims_t cs = {NULL, 0, 0};
   for (uint64_t i = 0; i < u->nslices; i++)
     for (uint32_t r = 0; u->kept[i].hashes && r < u->replicas; r++)
-      claim_add(u, lists, &nl, u->receipts[i * u->replicas + r], u->kept[i].root);
+      claim_add(u, &cs, u->receipts[i * u->replicas + r], u->kept[i].root);
   for (size_t i = 0; i < ACTIVE_SLICES; i++) {
     slice_t *s = &u->slices[i];
     for (size_t k = 0; s->transferring && k < s->nh; k++)
       if (s->h[k].done)
-        claim_add(u, lists, &nl, s->h[k].node, s->root);
+        claim_add(u, &cs, s->h[k].node, s->root);
   }
-  for (size_t i = 0; i < nl; i++) {
-    claim_flush(u, &lists[i]);
-    free(lists[i].roots);
+  for (size_t i = 0; i < cs.n; i++) {
+    claim_flush(u, &cs.v[i]);
+    free(cs.v[i].roots);
   }
+  free(cs.v);
 }
 
 static void on_tick(uv_timer_t *t) {
