@@ -6,7 +6,8 @@
  * for a private file) and hashed on a worker thread, placed by the meta
  * chain (the replica target plus spares), and sent to its holders in
  * parallel, each transfer at most ST_RES_WINDOW blocks ahead of the
- * holder's acks. A holder that refuses, falls silent or disconnects is
+ * holder's acks and all transfers to one holder within PEER_BUDGET
+ * blocks. A holder that refuses, falls silent or disconnects is
  * replaced by the next spare, from the first block. When every slice has
  * its receipts, a FileAdd goes to the meta chain, which charges the
  * owner's ozone as it records the file; the answer waits for that. So
@@ -33,6 +34,12 @@
 #define NAME_MAX_BYTES 255
 #define CTYPE_MAX 127
 #define COMMIT_TIMEOUT_MS 60000
+/* Blocks in flight to one holder across every transfer of every upload:
+ * half the P2P send queue (ST_NET__SENDQ_MAX, 16 MiB), so that parallel
+ * uploads never fill it (a full queue drops frames, and a holder missing
+ * a block refuses the rest of its transfer). Each live transfer to the
+ * holder gets an equal share, at least ST_RES_ACK_EVERY blocks. */
+#define PEER_BUDGET 32
 
 typedef struct upload upload_t;
 typedef struct slice slice_t;
@@ -155,11 +162,17 @@ static void maybe_free(upload_t *u) {
 
 /* Ends the upload: answers (if the client is still there) and frees
  * once no worker job runs. */
+static void on_reap(uv_timer_t *t) { maybe_free(t->data); }
+
+/* Ends the upload with its answer. It is freed from the loop's next turn
+ * (or when its last worker job ends), never under a caller that may
+ * still be walking its slices. */
 static void finish(upload_t *u, int status, json_t *j, const char *msg) {
   if (u->finished)
     return;
   u->finished = true;
   uv_timer_stop(u->tick);
+  uv_timer_start(u->tick, on_reap, 0, 0);
   st_gw__txwait_cancel(u->f, u);
   if (u->req) {
     u->ref->u = NULL;
@@ -175,7 +188,6 @@ static void finish(upload_t *u, int status, json_t *j, const char *msg) {
   for (size_t i = 0; i < ACTIVE_SLICES; i++)
     if (!u->slices[i].hashing)
       free_slice(&u->slices[i]);
-  maybe_free(u);
 }
 
 static void on_req_gone(void *obj) {
@@ -348,12 +360,39 @@ static void commit(upload_t *u) {
 
 static void start_more(upload_t *u);
 
-static void pump(holder_t *h) {
+static bool live(const holder_t *h) { return h->accepted && !h->done && !h->failed; }
+
+/* The blocks in flight to node across every upload, and the number of
+ * live transfers to it that still have blocks to send. */
+static uint32_t peer_load(st_gw_files_t *f, const uint8_t node[ST_ADDR_LEN], size_t *sending) {
+  uint32_t load = 0;
+  *sending = 0;
+  for (upload_t *u = ups(f)->list; u; u = u->next)
+    for (size_t i = 0; i < ACTIVE_SLICES && !u->finished; i++) {
+      slice_t *s = &u->slices[i];
+      for (size_t k = 0; s->transferring && k < s->nh; k++) {
+        const holder_t *h = &s->h[k];
+        if (!live(h) || memcmp(h->node, node, ST_ADDR_LEN) != 0)
+          continue;
+        load += h->sent - h->acked;
+        if (h->sent < s->nblocks)
+          (*sending)++;
+      }
+    }
+  return load;
+}
+
+/* Sends the next blocks of transfer h within its window, its share of
+ * the holder's budget and the budget itself; *load counts the holder's
+ * blocks in flight. */
+static void pump_one(holder_t *h, uint32_t share, uint32_t *load) {
   slice_t *s = h->s;
   upload_t *u = s->u;
-  if (!h->accepted || h->done || h->failed)
+  if (!live(h))
     return;
-  while (h->sent < s->nblocks && h->sent - h->acked < ST_RES_WINDOW) {
+  if (h->sent < s->nblocks && h->sent == h->acked && *load >= PEER_BUDGET)
+    h->last_ms = now_ms(); /* waiting for other transfers, not for the holder */
+  while (h->sent < s->nblocks && h->sent - h->acked < share && *load < PEER_BUDGET) {
     uint8_t hdr[ST_RES_DATA_HDR];
     uint64_t boff = (uint64_t)h->sent * ST_FILE_BLOCK;
     uint64_t blen = s->len - boff < ST_FILE_BLOCK ? s->len - boff : ST_FILE_BLOCK;
@@ -368,8 +407,31 @@ static void pump(holder_t *h) {
       return; /* the silence check replaces the holder if this lasts */
     }
     h->sent++;
+    (*load)++;
   }
 }
+
+/* Sends what every transfer to node may send now. */
+static void pump_peer(st_gw_files_t *f, const uint8_t node[ST_ADDR_LEN]) {
+  uint8_t peer[ST_ADDR_LEN];
+  memcpy(peer, node, ST_ADDR_LEN); /* node may point into a transfer */
+  size_t sending;
+  uint32_t load = peer_load(f, peer, &sending);
+  uint32_t share = PEER_BUDGET / (uint32_t)(sending ? sending : 1);
+  if (share < ST_RES_ACK_EVERY)
+    share = ST_RES_ACK_EVERY;
+  if (share > ST_RES_WINDOW)
+    share = ST_RES_WINDOW;
+  for (upload_t *u = ups(f)->list; u; u = u->next)
+    for (size_t i = 0; i < ACTIVE_SLICES && !u->finished; i++) {
+      slice_t *s = &u->slices[i];
+      for (size_t k = 0; s->transferring && k < s->nh; k++)
+        if (memcmp(s->h[k].node, peer, ST_ADDR_LEN) == 0)
+          pump_one(&s->h[k], share, &load);
+    }
+}
+
+static void pump(holder_t *h) { pump_peer(h->s->u->f, h->node); }
 
 static int offer(holder_t *h) {
   slice_t *s = h->s;
@@ -441,6 +503,7 @@ static void holder_failed(holder_t *h, const char *why) {
   st_addr_encode(ST_HRP_NODE, h->node, a, sizeof(a));
   ST_INFO("gateway", "holder %s dropped from slice %llu: %s", a, (unsigned long long)s->index,
           why);
+  pump_peer(u->f, h->node); /* its share of the holder's budget is free */
   if (!add_holder(s)) {
     char msg[200];
     snprintf(msg, sizeof(msg), "too few storage nodes took slice %llu (%zu of %u)",
@@ -484,6 +547,7 @@ void st_gw__upload_on_ack(st_gw_files_t *f, const uint8_t peer[ST_ADDR_LEN], con
       memcpy(h->sig, a->signature.data, ST_SIG_LEN);
       h->done = true;
       slice_t *s = h->s;
+      pump_peer(f, peer);
       if (++s->stored == s->u->replicas)
         slice_done(s);
     }
@@ -614,7 +678,9 @@ static void on_tick(uv_timer_t *t) {
       holder_t *h = &s->h[k];
       if (h->done || h->failed)
         continue;
-      if (now - h->last_ms > HOLDER_SILENCE_MS)
+      /* last_ms may be later than now: pumping one transfer refreshes
+       * the others waiting for the same holder's budget. */
+      if (now > h->last_ms && now - h->last_ms > HOLDER_SILENCE_MS)
         holder_failed(h, "silent");
       else
         pump(h); /* blocks a full queue refused */
