@@ -48,6 +48,11 @@
 #define HOLDER_STATS 256
 #define MAX_HOLDERS ST_PLACE_REPLICAS_MAX
 #define LINK_HEX 32
+/* Blocks asked of one holder at a time across every download: its P2P
+ * send queue toward this node (16 MiB) then never fills (a full queue
+ * drops answers, which would cost a BLOCK_TIMEOUT_MS wait). Blocks past
+ * it wait for a holder of their slice to answer. */
+#define PEER_BUDGET 32
 /* Receipts: sessions per download, and how often each is signed. */
 #define RCPT_SESS 16
 #define RCPT_BYTES (256u << 10)
@@ -93,6 +98,8 @@ typedef struct slot {
   uint8_t *data;                   /* the block once it came */
   size_t len;
   bool verified;
+  bool checking;                   /* its hash is being taken on a worker */
+  bool waiting;                    /* every holder of its slice is busy */
   uint8_t tried[MAX_HOLDERS];      /* holders that failed this block */
 } slot_t;
 
@@ -138,7 +145,22 @@ struct dl {
   uint8_t root[ST_HASH_LEN];
   uint8_t payer[ST_ADDR_LEN];
   rsess_t rs[RCPT_SESS];
+  /* Blocks being hashed on the thread pool: the download (and the data
+   * of those slots) lives until the last one is back; orphan: the
+   * gateway stopped meanwhile, the last job frees it. */
+  unsigned works;
+  bool orphan;
 };
+
+/* A block hashed on the thread pool. */
+typedef struct vjob {
+  uv_work_t work;
+  dl_t *d;
+  uint64_t g;
+  const uint8_t *data;
+  size_t len;
+  uint8_t hash[ST_HASH_LEN];
+} vjob_t;
 
 /* Verified blocks kept for the next requests (the CDN part): a hash
  * table over (slice root, index) with an LRU list, bounded in bytes. */
@@ -418,15 +440,23 @@ static dslice_t *slice_of(dl_t *d, uint64_t s) {
   return e;
 }
 
-/* The best holder of slice s not in skip (per-holder flags), or -1. */
-static int pick_holder(dl_t *d, dslice_t *s, const uint8_t *skip) {
+/* The best holder of slice s not in skip (per-holder flags), or -1.
+ * With busy (blocks, not hash lists), holders at their PEER_BUDGET are
+ * left out and *busy tells whether one was left out for that only. */
+static int pick_holder(dl_t *d, dslice_t *s, const uint8_t *skip, bool *busy) {
   fetch_t *x = fx(d->f);
   int best = -1;
   double bv = 0;
+  if (busy)
+    *busy = false;
   for (size_t i = 0; i < s->nholders; i++) {
     if (skip && skip[i])
       continue;
     hstat_t *h = stat_of(x, s->holders[i]);
+    if (busy && h->inflight >= PEER_BUDGET) {
+      *busy = true;
+      continue;
+    }
     double v = h->ewma_ms * (1.0 + h->inflight);
     if (best < 0 || v < bv) {
       best = (int)i;
@@ -452,7 +482,7 @@ static void hl_ask(dl_t *d, hlist_t *h, dslice_t *s) {
   uint8_t skip[MAX_HOLDERS] = {0};
   for (size_t i = 0; i < s->nholders && h->tries; i++)
     skip[i] = memcmp(s->holders[i], h->holder, ST_ADDR_LEN) == 0;
-  int k = pick_holder(d, s, h->tries >= s->nholders * 2 ? NULL : skip);
+  int k = pick_holder(d, s, h->tries >= s->nholders * 2 ? NULL : skip, NULL);
   if (k < 0)
     return;
   Stratos__Storage__BlockGet g;
@@ -497,6 +527,17 @@ static hlist_t *hl_get(dl_t *d, uint64_t s_index, dslice_t *s) {
 
 /* ---- the response ---- */
 
+/* Frees what a download holds, once no worker job uses it. */
+static void dl_release(dl_t *d) {
+  for (size_t i = 0; i < WINDOW; i++)
+    free(d->slots[i].data);
+  free(d->out);
+  if (d->rec)
+    stratos__storage__file_record__free_unpacked(d->rec, NULL);
+  sodium_memzero(d->key, sizeof(d->key));
+  free(d);
+}
+
 static void dl_free(dl_t *d) {
   fetch_t *x = fx(d->f);
   rcpt_final(d);
@@ -508,15 +549,10 @@ static void dl_free(dl_t *d) {
   for (size_t i = 0; i < WINDOW; i++) {
     if (d->slots[i].req && !d->slots[i].data)
       stat_done(x, d->slots[i].holder, BLOCK_TIMEOUT_MS, true);
-    free(d->slots[i].data);
   }
   if (d->ref)
     d->ref->d = NULL;
-  free(d->out);
-  if (d->rec)
-    stratos__storage__file_record__free_unpacked(d->rec, NULL);
-  sodium_memzero(d->key, sizeof(d->key));
-  free(d);
+  dl_release(d);
 }
 
 static void on_later(uv_timer_t *t);
@@ -632,7 +668,7 @@ static void on_later(uv_timer_t *t) {
   for (bool again = true; again;) {
     again = false;
     for (dl_t *d = x->list; d; d = d->next) {
-      if (d->gone) {
+      if (d->gone && d->works == 0) {
         dl_free(d);
         again = true;
         break;
@@ -726,6 +762,7 @@ static void on_proceed(h2o_generator_t *g, h2o_req_t *req) {
 
 static void ask_one(dl_t *d, slot_t *s) {
   uint64_t si = s->g / d->bps;
+  s->waiting = false;
   fetch_t *x = fx(d->f);
   centry_t *c = s->tries == 0 ? cache_get(x, d->rec->slices[si].data, (uint32_t)(s->g % d->bps))
                               : NULL;
@@ -739,11 +776,17 @@ static void ask_one(dl_t *d, slot_t *s) {
     return;
   }
   dslice_t *ds = slice_of(d, si);
-  int k = pick_holder(d, ds, s->tried);
-  if (k < 0 && s->tries > 0) {
+  bool busy;
+  int k = pick_holder(d, ds, s->tried, &busy);
+  if (k < 0 && !busy && s->tries > 0) {
     /* Every holder failed this block once: one more round. */
     memset(s->tried, 0, sizeof(s->tried));
-    k = pick_holder(d, ds, NULL);
+    k = pick_holder(d, ds, NULL, &busy);
+  }
+  s->waiting = k < 0 && busy && s->tries < 2 * ds->nholders + 2;
+  if (s->waiting) {
+    s->req = 0;
+    return; /* asked when one of them answers (resume_waiting) */
   }
   if (k < 0 || s->tries >= 2 * ds->nholders + 2) {
     abort_dl(d, 503, "no holder of the file could deliver a verified block");
@@ -785,27 +828,89 @@ static void begin(dl_t *d) {
   send_ready(d);
 }
 
-/* Checks a slot whose block came, once its slice's hash list is here. */
+/* Blocks this small are hashed on the loop: a worker's round trip
+ * would cost more than the hash. */
+#define INLINE_HASH (16u << 10)
+
+static void verify_done(dl_t *d, slot_t *s, const uint8_t hash[ST_HASH_LEN]);
+
+static void vjob_work(uv_work_t *w) {
+  vjob_t *j = w->data;
+  st_merkle_leaf(j->data, j->len, j->hash);
+}
+
+static void vjob_done(uv_work_t *w, int status) {
+  vjob_t *j = w->data;
+  dl_t *d = j->d;
+  d->works--;
+  if (d->orphan) {
+    if (d->works == 0)
+      dl_release(d);
+    free(j);
+    return;
+  }
+  slot_t *s = &d->slots[j->g % WINDOW];
+  if (s->g == j->g && s->checking && s->data == j->data) {
+    s->checking = false;
+    if (status == 0 && alive(d)) {
+      verify_done(d, s, j->hash);
+      send_ready(d);
+    }
+  }
+  if (d->gone)
+    later(d);
+  free(j);
+}
+
+/* Checks a slot whose block came, once its slice's hash list is here:
+ * its hash is taken on the thread pool (both cores hash while the loop
+ * receives and sends), and verify_done judges it. */
 static void verify(dl_t *d, slot_t *s) {
-  if (!s->data || s->verified)
+  if (!s->data || s->verified || s->checking)
     return;
   uint64_t si = s->g / d->bps;
   dslice_t *ds = slice_of(d, si);
   hlist_t *h = hl_get(d, si, ds);
   if (!h)
     return;
+  if (s->len <= INLINE_HASH) {
+    uint8_t hash[ST_HASH_LEN];
+    st_merkle_leaf(s->data, s->len, hash);
+    verify_done(d, s, hash);
+    return;
+  }
+  vjob_t *j = calloc(1, sizeof(*j));
+  if (!j)
+    abort();
+  j->work.data = j;
+  j->d = d;
+  j->g = s->g;
+  j->data = s->data;
+  j->len = s->len;
+  s->checking = true;
+  d->works++;
+  uv_queue_work(d->f->node->loop, &j->work, vjob_work, vjob_done);
+}
+
+/* The block of slot s hashed to hash: sent on, or asked of another
+ * holder and its holder reported. Its slice's hash list may have been
+ * evicted from the cache while the worker hashed: then it is asked
+ * again and the block checked once it is back. */
+static void verify_done(dl_t *d, slot_t *s, const uint8_t hash[ST_HASH_LEN]) {
+  uint64_t si = s->g / d->bps;
+  dslice_t *ds = slice_of(d, si);
+  hlist_t *h = hl_get(d, si, ds);
+  if (!h)
+    return; /* verify() runs again when the list is back (or on the tick) */
   uint32_t b = (uint32_t)(s->g % d->bps);
-  if (st_file_block_check(s->data, s->len, b, (const uint8_t(*)[ST_HASH_LEN])h->hashes,
-                          h->nblocks) == 0) {
-    uint64_t blen = slice_len(d->rec, si) - (uint64_t)b * ST_FILE_BLOCK;
-    if (blen > ST_FILE_BLOCK)
-      blen = ST_FILE_BLOCK;
-    if (s->len == blen) {
-      s->verified = true;
-      cache_put(fx(d->f), d->rec->slices[si].data, b, s->data, s->len);
-      rcpt_note(d, s->holder, s->len);
-      return;
-    }
+  uint64_t blen = slice_len(d->rec, si) - (uint64_t)b * ST_FILE_BLOCK;
+  if (blen > ST_FILE_BLOCK)
+    blen = ST_FILE_BLOCK;
+  if (b < h->nblocks && memcmp(hash, h->hashes[b], ST_HASH_LEN) == 0 && s->len == blen) {
+    s->verified = true;
+    cache_put(fx(d->f), d->rec->slices[si].data, b, s->data, s->len);
+    rcpt_note(d, s->holder, s->len);
+    return;
   }
   char a[ST_ADDR_STR_MAX];
   st_addr_encode(ST_HRP_NODE, s->holder, a, sizeof(a));
@@ -822,6 +927,23 @@ static void verify(dl_t *d, slot_t *s) {
   s->data = NULL;
   s->req = 0;
   ask_one(d, s);
+}
+
+/* Asks the blocks that waited for a busy holder, in order, and sends
+ * those the block cache had meanwhile. */
+static void resume_waiting(fetch_t *x) {
+  for (dl_t *d = x->list; d; d = d->next) {
+    bool asked = false;
+    for (uint64_t g = d->g_next_send; g < d->g_next_ask && alive(d); g++) {
+      slot_t *s = &d->slots[g % WINDOW];
+      if (s->g == g && s->waiting) {
+        ask_one(d, s);
+        asked = true;
+      }
+    }
+    if (asked)
+      send_ready(d);
+  }
 }
 
 void st_gw__download_on_block(st_gw_files_t *f, const uint8_t peer[ST_ADDR_LEN],
@@ -883,6 +1005,7 @@ void st_gw__download_on_block(st_gw_files_t *f, const uint8_t peer[ST_ADDR_LEN],
             s->tried[i] = 1;
         s->req = 0;
         ask_one(d, s);
+        resume_waiting(x);
         return;
       }
       s->data = malloc(blen);
@@ -892,6 +1015,7 @@ void st_gw__download_on_block(st_gw_files_t *f, const uint8_t peer[ST_ADDR_LEN],
       s->len = blen;
       verify(d, s);
       send_ready(d);
+      resume_waiting(x);
       return;
     }
 }
@@ -937,6 +1061,8 @@ static void on_tick(uv_timer_t *t) {
       }
       if (s->req && !s->data && now - s->sent_ms >= BLOCK_TIMEOUT_MS) {
         stat_done(x, s->holder, BLOCK_TIMEOUT_MS, false);
+        if (f->m_block_timeouts)
+          st_metric_inc(f->m_block_timeouts);
         dslice_t *ds = slice_of(d, s->g / d->bps);
         for (size_t i = 0; i < ds->nholders; i++)
           if (memcmp(ds->holders[i], s->holder, ST_ADDR_LEN) == 0)
@@ -945,6 +1071,7 @@ static void on_tick(uv_timer_t *t) {
       }
     }
   }
+  resume_waiting(x);
   if (!x->list)
     uv_timer_stop(t);
 }
@@ -1235,7 +1362,14 @@ void st_gw__downloads_free(st_gw_files_t *f) {
     if (d->ref)
       d->ref->d = NULL;
     d->ref = NULL;
-    dl_free(d);
+    if (d->works == 0) {
+      dl_free(d);
+      continue;
+    }
+    /* Blocks still hashing: the last job frees it. */
+    rcpt_final(d);
+    x->list = d->next;
+    d->orphan = true;
   }
   for (size_t i = 0; i < HASH_CACHE; i++)
     free(x->cache[i].hashes);

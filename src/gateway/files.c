@@ -758,6 +758,9 @@ int st_gw__files_init(st_node_t *node, st_http_t *http, st_gw_files_t **out) {
   if (node->metrics) {
     f->m_bad_blocks = st_metrics_counter(node->metrics, "stratos_gateway_bad_blocks_total",
                                          "Blocks from holders that failed verification.", "");
+    f->m_block_timeouts =
+      st_metrics_counter(node->metrics, "stratos_gateway_block_timeouts_total",
+                         "Blocks asked of a holder that did not answer in time.", "");
     f->m_upload_bytes = st_metrics_counter(node->metrics, "stratos_gateway_upload_bytes_total",
                                            "File bytes uploaded through the gateway.", "");
     f->m_download_bytes =

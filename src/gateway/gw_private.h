@@ -89,7 +89,7 @@ struct st_gw_files {
   uv_timer_t *wait_timer;
   struct st_gw__uploads *up;
   struct st_gw__fetch *fetch;
-  st_metric_t *m_bad_blocks, *m_upload_bytes, *m_download_bytes;
+  st_metric_t *m_bad_blocks, *m_block_timeouts, *m_upload_bytes, *m_download_bytes;
 };
 
 #endif
