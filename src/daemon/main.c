@@ -1,5 +1,6 @@
 /* stratosd: the daemon and its own client. The first word picks the
  * subcommand; with none, or with a flag first, it starts the node. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <stratos/st_crypto.h>
@@ -85,6 +86,11 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  /* Blocks (256 KiB) and frames come and go by the thousand a second:
+   * kept on the heap rather than mapped and unmapped each time (each
+   * fresh mapping costs page faults and zeroing). */
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   if (st_crypto_init() != 0) {
     fprintf(stderr, "stratosd: cannot initialize the crypto library\n");
     return ST_EXIT_FAIL;
