@@ -149,7 +149,11 @@ int st_gw__authorize(st_gw_files_t *f, h2o_req_t *req, const char *method, const
       snprintf(msg, cap, "this node has no wallet for its API token to act for");
       return 403;
     }
-    if (st_reqauth_sign(&f->wallet, f->node->chain_id, method, path, now_ms(), length,
+    /* Distinct times: two requests the same in method, path, time and
+     * length would be one request to the meta chain (it acts once). */
+    uint64_t t = now_ms();
+    f->last_sign_ms = t > f->last_sign_ms ? t : f->last_sign_ms + 1;
+    if (st_reqauth_sign(&f->wallet, f->node->chain_id, method, path, f->last_sign_ms, length,
                         &who->auth) != 0) {
       snprintf(msg, cap, "cannot sign the request");
       return 500;
@@ -260,6 +264,7 @@ static int http_status_of(int code) {
   switch (code) {
   case ST_ENOENT: return 404;
   case ST_EPERM: return 403;
+  case ST_EBADSIG: return 401;
   case ST_EEXIST: return 409;
   case ST_EINVAL: case ST_EPARSE: case ST_ERANGE: return 400;
   case ST_ETIMEDOUT: return 504;

@@ -90,6 +90,7 @@ struct st_gw_files {
   struct st_gw__uploads *up;
   struct st_gw__fetch *fetch;
   st_metric_t *m_bad_blocks, *m_block_timeouts, *m_upload_bytes, *m_download_bytes;
+  uint64_t last_sign_ms; /* the time of the last request signed for the token */
 };
 
 #endif

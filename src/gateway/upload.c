@@ -263,7 +263,7 @@ static void on_committed(void *ud, int code, const char *log) {
     char msg[300];
     snprintf(msg, sizeof(msg), "the meta chain refused the file: %s",
              log && *log ? log : st_strerror(code));
-    finish(u, code == ST_EINVAL ? 400 : 500, NULL, msg);
+    finish(u, code == ST_EINVAL ? 400 : code == ST_EBADSIG ? 401 : 500, NULL, msg);
   }
 }
 

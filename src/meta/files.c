@@ -324,6 +324,27 @@ static bool ctype_ok(const char *s) {
 /* The wallet's signature over its request: method and path as given (a
  * second accepted path form in alt, may be NULL), the body length, a time
  * within ST_REQAUTH_SKEW_MS of the block's. Fills the owner's address. */
+/* A wallet's signed request acts once: its signature is remembered until
+ * its time is past the skew window (after which req_check refuses it
+ * anyway), and a second op carrying it fails. Two requests with the same
+ * method, path, time and length are the same request. */
+static int req_use(st_chain__overlay_t *ov, const req_auth_t *a, char *log, size_t cap) {
+  uint8_t h[ST_HASH_LEN], k[1 + ST_HASH_LEN], y[9 + ST_HASH_LEN];
+  int rc;
+  st_hash(ST_DOM_GATEWAY_REQ, a->signature.data, a->signature.len, h);
+  size_t kl = key2(k, ST_META__K_REQ, h, ST_HASH_LEN, NULL, 0);
+  if (present(ov, k, kl, &rc)) {
+    snprintf(log, cap, "this signed request was used already: sign a new one");
+    return ST_EBADSIG;
+  }
+  if (rc == 0)
+    rc = put_empty(ov, k, kl);
+  if (rc == 0)
+    rc = put_empty(ov, y, key_due(y, ST_META__K_REQ_DUE, a->time_ms + ST_REQAUTH_SKEW_MS, h,
+                                  ST_HASH_LEN));
+  return rc;
+}
+
 static int req_check(st_meta_t *m, const st_meta__blk_t *b, const req_auth_t *a,
                      const char *method, const char *path, bool (*alt)(const char *, const char *),
                      uint64_t length, uint8_t owner[ST_ADDR_LEN], char *log, size_t cap) {
@@ -779,9 +800,10 @@ static int op_add(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
   size_t kl = key2(k, ST_META__K_FILE, a->root.data, ST_HASH_LEN, owner, ST_ADDR_LEN);
   if (present(ov, k, kl, &rc)) {
     snprintf(log, cap, "this wallet already holds this file");
-    return ST_EEXIST;
+    return ST_EEXIST; /* a retry, or a replay, of an upload done: harmless */
   }
-  if (rc != 0 || (rc = add_fields(p, a, log, cap)) != 0)
+  if (rc != 0 || (rc = req_use(ov, a->auth, log, cap)) != 0 ||
+      (rc = add_fields(p, a, log, cap)) != 0)
     return rc;
   ProtobufCBinaryData *roots = malloc((a->n_slices ? a->n_slices : 1) * sizeof(*roots));
   if (!roots)
@@ -851,6 +873,28 @@ static int slice_release(st_chain__overlay_t *ov, const uint8_t root[ST_HASH_LEN
   return rc;
 }
 
+/* A deleted file's share links go with it: uploading the same bytes
+ * again does not bring them back. */
+static int drop_links(st_chain__overlay_t *ov, const uint8_t root[ST_HASH_LEN],
+                      const uint8_t owner[ST_ADDR_LEN]) {
+  uint8_t pre[1 + ST_HASH_LEN + ST_ADDR_LEN], kl[1 + LINK_LEN];
+  st_chain__recs_t rs;
+  size_t pl = key2(pre, ST_META__K_SHARE_OF, root, ST_HASH_LEN, owner, ST_ADDR_LEN);
+  int rc = st_chain__ov_collect(ov, ST_META__SP_REC, pre, pl, ST_CHAIN__NOT_DUE, 0, &rs);
+  for (size_t i = 0; rc == 0 && i < rs.n; i++) {
+    if (rs.v[i].klen != pl + LINK_LEN) {
+      rc = ST_ECORRUPT;
+      break;
+    }
+    rc = st_chain__ov_del(ov, ST_META__SP_REC, kl,
+                          key2(kl, ST_META__K_SHARE, rs.v[i].key + pl, LINK_LEN, NULL, 0));
+    if (rc == 0)
+      rc = st_chain__ov_del(ov, ST_META__SP_REC, rs.v[i].key, rs.v[i].klen);
+  }
+  st_chain__recs_free(&rs);
+  return rc;
+}
+
 static int op_del(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
                   const Stratos__Storage__FileDelete *d, char *log, size_t cap) {
   char id[ST_FILE_ID_LEN + 1], path[16 + ST_FILE_ID_LEN];
@@ -864,6 +908,8 @@ static int op_del(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
   st_file_id(d->root.data, id);
   snprintf(path, sizeof(path), "/v1/files/%s", id);
   int rc = req_check(m, b, d->auth, "DELETE", path, NULL, 0, owner, log, cap);
+  if (rc == 0)
+    rc = req_use(ov, d->auth, log, cap);
   if (rc != 0)
     return rc;
   size_t kl = key2(k, ST_META__K_FILE, d->root.data, ST_HASH_LEN, owner, ST_ADDR_LEN);
@@ -893,6 +939,8 @@ static int op_del(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
     rc = st_chain__ov_del(ov, ST_META__SP_REC, ko,
                           key2(ko, ST_META__K_OWNER, owner, ST_ADDR_LEN, d->root.data,
                                ST_HASH_LEN));
+  if (rc == 0)
+    rc = drop_links(ov, d->root.data, owner);
   return rc;
 }
 
@@ -913,6 +961,8 @@ static int op_share(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
   snprintf(path, sizeof(path), "/v1/files/%s/share", id);
   int rc = req_check(m, b, s->auth, "POST", path, NULL, s->auth ? s->auth->length : 0, owner,
                      log, cap);
+  if (rc == 0)
+    rc = req_use(ov, s->auth, log, cap);
   if (rc != 0)
     return rc;
   if (!present(ov, k, key2(k, ST_META__K_FILE, s->file.data, ST_HASH_LEN, owner, ST_ADDR_LEN),
@@ -937,7 +987,14 @@ static int op_share(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
   r.expires_ms = s->expires_ms;
   r.password_hash = s->password_hash;
   r.created_ms = (uint64_t)b->time_ms;
-  return put_msg(ov, kl_, kl, &r.base);
+  rc = put_msg(ov, kl_, kl, &r.base);
+  uint8_t ki[1 + ST_HASH_LEN + ST_ADDR_LEN + LINK_LEN];
+  if (rc == 0) {
+    size_t n = key2(ki, ST_META__K_SHARE_OF, s->file.data, ST_HASH_LEN, owner, ST_ADDR_LEN);
+    memcpy(ki + n, s->link.data, LINK_LEN);
+    rc = put_empty(ov, ki, n + LINK_LEN);
+  }
+  return rc;
 }
 
 /* "/s/<link>-<64 hex>": a private file's link carries its key. */
@@ -964,6 +1021,8 @@ static int op_unshare(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
   st_hex_encode(s->link.data, LINK_LEN, lh, sizeof(lh));
   snprintf(path, sizeof(path), "/s/%s", lh);
   int rc = req_check(m, b, s->auth, "DELETE", path, link_path_alt, 0, owner, log, cap);
+  if (rc == 0)
+    rc = req_use(ov, s->auth, log, cap);
   if (rc != 0)
     return rc;
   size_t kl = key2(k, ST_META__K_SHARE, s->link.data, LINK_LEN, NULL, 0);
@@ -1418,6 +1477,30 @@ static int prune_txids(st_chain__overlay_t *ov, st_meta__blk_t *b) {
   return rc;
 }
 
+/* Used request signatures are forgotten once their time is past the
+ * skew window: req_check refuses them by their time from then on. */
+static int prune_reqs(st_chain__overlay_t *ov, st_meta__blk_t *b) {
+  st_chain__recs_t ys;
+  uint8_t pre = ST_META__K_REQ_DUE;
+  if (b->time_ms <= 1)
+    return 0;
+  int rc = st_chain__ov_collect(ov, ST_META__SP_REC, &pre, 1, b->time_ms - 1, PRUNE_PER_BLOCK,
+                                &ys);
+  for (size_t i = 0; rc == 0 && i < ys.n; i++) {
+    uint8_t k[1 + ST_HASH_LEN];
+    if (ys.v[i].klen != 9 + ST_HASH_LEN) {
+      rc = ST_ECORRUPT;
+      break;
+    }
+    rc = st_chain__ov_del(ov, ST_META__SP_REC, k,
+                          key2(k, ST_META__K_REQ, ys.v[i].key + 9, ST_HASH_LEN, NULL, 0));
+    if (rc == 0)
+      rc = st_chain__ov_del(ov, ST_META__SP_REC, ys.v[i].key, ys.v[i].klen);
+  }
+  st_chain__recs_free(&ys);
+  return rc;
+}
+
 int st_meta__files_end_block(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b) {
   /* Liveness changed after the txs: placement looks again. */
   st_meta__blk_done(b);
@@ -1426,6 +1509,8 @@ int st_meta__files_end_block(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk
     rc = stale_repairs(m, ov, b);
   if (rc == 0)
     rc = prune_txids(ov, b);
+  if (rc == 0)
+    rc = prune_reqs(ov, b);
   return rc;
 }
 

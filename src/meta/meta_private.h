@@ -37,11 +37,14 @@ enum {
   ST_META__K_SLICE = 'S',    /* root(32) -> SliceRecord */
   ST_META__K_HOLDER = 'H',   /* node(20) root(32) -> "" */
   ST_META__K_SHARE = 'L',    /* link(16) -> ShareRecord */
+  ST_META__K_SHARE_OF = 'C', /* root(32) owner(20) link(16) -> "": a file's links */
   ST_META__K_REPAIR = 'Q',   /* root(32) -> new(20) source(20) replaced(20) height(8) */
   ST_META__K_REPAIR_DUE = 'W', /* height(8) root(32) -> "": when a repair goes stale */
   ST_META__K_LOST = 'Z',     /* node(20) -> last root examined (0 or 32 bytes) */
   ST_META__K_TXID = 'X',     /* file tx id(32) -> height(8): applied */
   ST_META__K_TXID_DUE = 'Y', /* block time(8) txid(32) -> "": when X may go */
+  ST_META__K_REQ = 'M',      /* hash of a wallet's request signature(32) -> "": used */
+  ST_META__K_REQ_DUE = 'D',  /* request time + skew(8) hash(32) -> "": when M may go */
   /* Proof-of-Traffic (traffic.c). */
   ST_META__K_SESSION = 'T',  /* session(16) -> server(20) epoch(8) counted bytes(8) */
   ST_META__K_VOLUME = 'E',   /* epoch(8) node(20) -> noz (16) */

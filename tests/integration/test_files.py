@@ -1124,6 +1124,21 @@ class FilesTest(NodeTestCase):
         wait_for("the revoked link to answer 410",
                  lambda: self.req("GET", "/s/" + link)[0] == 410, 30, 0.5)
 
+        # Deleting a file takes its links; the same bytes uploaded again do
+        # not bring them back.
+        data = os.urandom(5000)
+        doc, _ = self.put(data)
+        link = self.share(doc["id"], {})["link"]
+        status, _, body = self.req("GET", "/s/" + link)
+        self.assertEqual((status, body == data), (200, True))
+        status, _, body = self.req("DELETE", "/v1/files/" + doc["id"], headers=self.auth)
+        self.assertEqual(status, 200, body)
+        status, _, body = self.req("GET", "/s/" + link)
+        self.expect_error(status, body, 404)
+        self.put(data)
+        status, _, body = self.req("GET", "/s/" + link)
+        self.expect_error(status, body, 404)
+
     # -- bad input -----------------------------------------------------------
 
     def test_07_bad_input(self):
@@ -1157,6 +1172,31 @@ class FilesTest(NodeTestCase):
         self.assertEqual(before - self.balance(), len(data) * REPLICAS * NOZ_PER_BYTE)
         status, _, got = self.download(doc["id"])
         self.assertEqual((status, got), (200, data))
+        # A signed request acts once. The same request again with the same
+        # bytes is a retry: the file is there (200, nothing charged); with
+        # other bytes of the same length it is a replay: refused.
+        hdr = self.wallet.header("POST", "/v1/files", len(data))
+        other = os.urandom(len(data))
+        status, _, b = self.upload(other, auth=hdr)
+        self.assertEqual(status, 201, b)
+        before = self.balance()
+        status, _, b = self.upload(data, auth=hdr)
+        self.assertEqual(status, 200, b)
+        status, _, b = self.upload(os.urandom(len(data)), auth=hdr)
+        self.expect_error(status, b, 401)
+        self.assertIn("used already", json_body(status, b)["error"]["message"])
+        self.assertEqual(self.balance(), before)
+        # A signed DELETE replayed after the file came back changes nothing.
+        path = "/v1/files/" + file_id(other)
+        dele = self.wallet.header("DELETE", path, 0)
+        status, _, b = self.req("DELETE", path, headers=dele)
+        self.assertEqual(status, 200, b)
+        self.put(other)
+        status, _, b = self.req("DELETE", path, headers=dele)
+        self.expect_error(status, b, 401)
+        self.assertIn("used already", json_body(status, b)["error"]["message"])
+        status, _, got = self.download(file_id(other))
+        self.assertEqual((status, got), (200, other))
 
         # A wallet with no ozone: 402, and nothing recorded for it.
         poor = Wallet(os.urandom(32))

@@ -855,6 +855,66 @@ static void test_share_unshare(void **state) {
   assert_true(r->revoked);
   assert_int_equal(r->created_ms, shared_at);
   stratos__storage__share_record__free_unpacked(r, NULL);
+  /* Deleting the file takes its links (revoked or not) with it; the same
+   * bytes uploaded again do not bring them back. */
+  n = share_body(f, 0, t.root, link2, &body);
+  assert_int_equal(run_op(f, body, n, log, sizeof(log)), 0);
+  uint8_t of[ST_ADDR_LEN + 16];
+  memcpy(of, f->waddr[0], ST_ADDR_LEN);
+  memcpy(of + ST_ADDR_LEN, link2, 16);
+  assert_true(has_rec(f, ST_META__K_SHARE_OF, t.root, ST_HASH_LEN, of, sizeof(of)));
+  n = del_body(f, 0, t.root, &body);
+  assert_int_equal(run_op(f, body, n, log, sizeof(log)), 0);
+  st_buf_reset(&b);
+  assert_int_equal(st_meta_share_get(&f->node, link, &b), ST_ENOENT);
+  assert_int_equal(st_meta_share_get(&f->node, link2, &b), ST_ENOENT);
+  assert_false(has_rec(f, ST_META__K_SHARE_OF, t.root, ST_HASH_LEN, of, sizeof(of)));
+  assert_int_equal(add(f, &a, log, sizeof(log)), 0);
+  assert_int_equal(st_meta_share_get(&f->node, link2, &b), ST_ENOENT);
+  st_buf_free(&b);
+}
+
+/* A wallet's signed request acts once: a second op carrying the same
+ * signature (another authority replaying it) fails and changes nothing;
+ * the record of it goes once its time is past the skew window, after
+ * which the request is refused by its time. */
+static void test_request_acts_once(void **state) {
+  fx_t *f = *state;
+  tfile_t t;
+  char log[ST_META__LOG_MAX];
+  uint8_t *b1, *b2, *b3, l1[16], l2[16], l3[16], h[ST_HASH_LEN];
+  memset(l1, 0x11, sizeof(l1));
+  memset(l2, 0x22, sizeof(l2));
+  memset(l3, 0x33, sizeof(l3));
+  make_file(&t, 100000, 6);
+  addspec_t a = {.tf = &t, .wallet = 0, .replicas = 1, .holders = {0}, .nh = 1};
+  assert_int_equal(add(f, &a, log, sizeof(log)), 0);
+  /* Three ops with one request signature (same wallet, path, time). */
+  size_t n1 = share_body(f, 0, t.root, l1, &b1);
+  size_t n2 = share_body(f, 0, t.root, l2, &b2);
+  size_t n3 = share_body(f, 0, t.root, l3, &b3);
+  Stratos__Storage__FileOp *op = stratos__storage__file_op__unpack(NULL, n2, b2);
+  assert_non_null(op);
+  assert_int_equal(op->share->auth->signature.len, ST_SIG_LEN);
+  st_hash(ST_DOM_GATEWAY_REQ, op->share->auth->signature.data, ST_SIG_LEN, h);
+  uint64_t signed_at = op->share->auth->time_ms;
+  stratos__storage__file_op__free_unpacked(op, NULL);
+  assert_int_equal(run_op(f, b1, n1, log, sizeof(log)), 0);
+  assert_true(has_rec(f, ST_META__K_REQ, h, ST_HASH_LEN, NULL, 0));
+  assert_int_equal(run_op(f, b2, n2, log, sizeof(log)), ST_EBADSIG);
+  assert_non_null(strstr(log, "used already"));
+  st_buf_t b;
+  st_buf_init(&b, BUFMAX);
+  assert_int_equal(st_meta_share_get(&f->node, l1, &b), 0);
+  assert_int_equal(st_meta_share_get(&f->node, l2, &b), ST_ENOENT);
+  /* Past the window: the record is gone and the time refuses it. */
+  f->step_ms = 60000;
+  while ((uint64_t)f->time_ms <= signed_at + ST_REQAUTH_SKEW_MS)
+    block(f, NULL, NULL, 0);
+  assert_false(has_rec(f, ST_META__K_REQ, h, ST_HASH_LEN, NULL, 0));
+  assert_int_equal(run_op(f, b3, n3, log, sizeof(log)), ST_EBADSIG);
+  assert_non_null(strstr(log, "from the block time"));
+  assert_int_equal(st_meta_share_get(&f->node, l3, &b), ST_ENOENT);
   st_buf_free(&b);
 }
 
@@ -1385,6 +1445,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_ozone_short_changes_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(test_shared_slices_and_delete, setup, teardown),
     cmocka_unit_test_setup_teardown(test_share_unshare, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_request_acts_once, setup, teardown),
     cmocka_unit_test_setup_teardown(test_repair_after_offline, setup, teardown),
     cmocka_unit_test_setup_teardown(test_stale_repair_reassigned, setup, teardown),
     cmocka_unit_test_setup_teardown(test_audit_counts_and_repairs, setup, teardown),
