@@ -36,6 +36,7 @@ typedef struct st_config {
   st_laddr_t gw_laddr;
   size_t gw_max_body;
   size_t gw_cache_bytes;
+  uint64_t res_reserve_bytes; /* resource.reserve_mb: free disk kept */
   size_t gw_request_timeout_s;   /* a request, body included, must arrive in it */         /* verified blocks kept for later requests */
   char gw_wallet[64];            /* keyring name; "" = "wallet", else "dev" */
   /* [p2p] */

@@ -34,6 +34,7 @@ static const struct {
   {"p2p", "max_inbound", "40"},
   {"p2p", "max_outbound", "10"},
   {"store", "map_size_mb", "4096"},
+  {"resource", "reserve_mb", "256"},
   {"bus", "queue_len", "4096"},
   {"debug", "byzantine_double_prevote", "false"},
   {"debug", "byzantine_from_height", "0"},
@@ -196,6 +197,12 @@ int st_config_set(st_config_t *c, const char *section, const char *key,
   } else if (IS("gateway", "request_timeout_s")) {
     want = "seconds from 1 to 86400";
     rc = parse_size(value, 1, 86400, &c->gw_request_timeout_s);
+  } else if (IS("resource", "reserve_mb")) {
+    size_t mb = 0;
+    want = "a size in MiB from 0 to 16777216";
+    rc = parse_size(value, 0, 16777216, &mb);
+    if (rc == 0)
+      c->res_reserve_bytes = (uint64_t)mb << 20;
   } else if (IS("gateway", "cache_mb")) {
     size_t mb = 0;
     want = "a size in MiB from 0 to 65536";

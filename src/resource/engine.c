@@ -239,6 +239,28 @@ static void on_get(st_res__eng_t *e, const st_net_frame_t *f) {
 
 /* ---- the engine ---- */
 
+int st_res__room(st_res__eng_t *e, uint64_t size, char *log, size_t cap) {
+  uint64_t avail = 0, pending = 0;
+  int rc = st_slice_store_avail(e->cfg.store, &avail);
+  if (rc != 0) {
+    snprintf(log, cap, "cannot read the free disk space: %s", st_strerror(rc));
+    return rc;
+  }
+  for (const st_res__xfer_t *x = e->xfers; x; x = x->next)
+    pending += x->size;
+  for (const st_res__pull_t *p = e->pulls; p; p = p->next)
+    pending += p->size;
+  if (avail >= e->cfg.reserve_bytes && avail - e->cfg.reserve_bytes >= pending &&
+      avail - e->cfg.reserve_bytes - pending >= size)
+    return 0;
+  snprintf(log, cap, "not enough free disk: %llu MiB free, %llu MiB being written, the slice "
+                     "needs %llu MiB and %llu MiB stay free",
+           (unsigned long long)(avail >> 20), (unsigned long long)(pending >> 20),
+           (unsigned long long)((size + (1u << 20) - 1) >> 20),
+           (unsigned long long)(e->cfg.reserve_bytes >> 20));
+  return ST_EFULL;
+}
+
 int st_res__new(const st_res__cfg_t *cfg, st_res__eng_t **out) {
   st_res__eng_t *e;
 

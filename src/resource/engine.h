@@ -115,6 +115,10 @@ void st_res__job_start(st_res__eng_t *e, st_res__job_t *j, st_slice_writer_t *w,
 void st_res__job_end(st_res__eng_t *e);
 /* A slice root in hex, for logs. */
 void st_res__hex(const uint8_t *p, size_t n, char *out, size_t cap);
+/* 0 when size more bytes leave cfg.reserve_bytes free on the store's
+ * disk beside what open transfers and pulls will still write; else
+ * ST_EFULL (or the error of asking) and why in log. */
+int st_res__room(st_res__eng_t *e, uint64_t size, char *log, size_t cap);
 /* Whether a transfer or a pull is writing this slice now. */
 bool st_res__busy(const st_res__eng_t *e, const uint8_t root[ST_HASH_LEN]);
 uint32_t st_res__get32(const uint8_t *p);

@@ -277,6 +277,15 @@ void st_res__on_pull(st_res__eng_t *e, const st_net_frame_t *f) {
             ST_RES__PULL_MAX);
     goto out;
   }
+  /* A slice not here needs its size of disk (the repair then goes
+   * stale and the meta chain picks another node). */
+  char room[160];
+  st_slice_info_t have;
+  if (st_slice_info(e->cfg.store, q->root.data, &have, NULL) == ST_ENOENT &&
+      st_res__room(e, q->size, room, sizeof(room)) != 0) {
+    ST_WARN(LOG_MOD, "SlicePull of %s from %s refused: %s", hex, who, room);
+    goto out;
+  }
   p = calloc(1, sizeof(*p));
   if (!p)
     goto out;

@@ -261,6 +261,11 @@ void st_res__on_offer(st_res__eng_t *e, const st_net_frame_t *f) {
     refuse(e, f, o->xfer, ST_EFULL, log);
     goto out;
   }
+  if ((rc = st_res__room(e, o->size, log, sizeof(log))) != 0) {
+    st_slice_write_abort(w);
+    refuse(e, f, o->xfer, rc, log);
+    goto out;
+  }
   x = calloc(1, sizeof(*x));
   if (!x) {
     st_slice_write_abort(w);

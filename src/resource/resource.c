@@ -229,6 +229,7 @@ static int engine_open(res_t *r) {
     .nmeta = nmeta,
     .self_meta = (node->roles & ST_ROLE_META) != 0,
     .gc_grace_ms = gc_grace(node),
+    .reserve_bytes = node->cfg.res_reserve_bytes,
     .send = eng_send,
     .ban = eng_ban,
     .ud = r,

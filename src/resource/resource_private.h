@@ -61,6 +61,9 @@ typedef struct st_res__cfg {
   size_t nmeta;
   bool self_meta;
   int64_t gc_grace_ms;         /* > 0 */
+  /* Free disk the node keeps: offers and pulls that would leave less
+   * (with what transfers and pulls still write) are refused. */
+  uint64_t reserve_bytes;
   st_res__send_fn send;
   st_res__ban_fn ban;          /* may be NULL */
   void *ud;                    /* for send and ban */

@@ -57,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -478,6 +479,16 @@ static int count_usage(st_slice_store_t *s) {
   rc = st_kv_scan(t, s->db, NULL, 0, NULL, 0, usage_cb, s);
   st_txn_abort(t);
   return rc;
+}
+
+int st_slice_store_avail(st_slice_store_t *s, uint64_t *bytes) {
+  struct statvfs v;
+  if (!s || !bytes)
+    return ST_EINVAL;
+  if (statvfs(s->dir, &v) != 0)
+    return st_err_from_errno(errno);
+  *bytes = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+  return 0;
 }
 
 int st_slice_store_open(const char *dir, st_store_t *store, st_slice_store_t **out) {

@@ -43,6 +43,8 @@ typedef struct st_slice_store st_slice_store_t;
  * environment; removes leftover temporary files. */
 int st_slice_store_open(const char *dir, st_store_t *store, st_slice_store_t **out);
 void st_slice_store_close(st_slice_store_t *s);
+/* The bytes free for unprivileged writers on the store's file system. */
+int st_slice_store_avail(st_slice_store_t *s, uint64_t *bytes);
 
 typedef struct st_slice_info {
   uint8_t root[ST_HASH_LEN];

@@ -142,6 +142,16 @@ static void test_ranges(void **state) {
   assert_true(c.log_json);
   assert_int_equal(st_config_set(&c, "store", "map_size_mb", "8", err, sizeof(err)),
                    ST_ECONFIG);
+  assert_true(c.res_reserve_bytes == 256ull << 20);
+  assert_int_equal(st_config_set(&c, "resource", "reserve_mb", "-1", err, sizeof(err)),
+                   ST_ECONFIG);
+  assert_int_equal(st_config_set(&c, "resource", "reserve_mb", "16777217", err, sizeof(err)),
+                   ST_ECONFIG);
+  assert_int_equal(st_config_set(&c, "resource", "reserve_mb", "0", err, sizeof(err)), 0);
+  assert_true(c.res_reserve_bytes == 0);
+  assert_int_equal(st_config_set(&c, "resource", "reserve_mb", "16777216", err, sizeof(err)),
+                   0);
+  assert_true(c.res_reserve_bytes == 16777216ull << 20);
 }
 
 /* Peer lists continue on indented lines (config lines are short). */

@@ -93,6 +93,7 @@ typedef struct tnode {
   size_t nout, cap;
   int bans;
   int closed;
+  uint64_t reserve;  /* the engine's reserve_bytes */
 } tnode_t;
 
 typedef struct fix {
@@ -163,6 +164,7 @@ static void node_engine(fix_t *f, tnode_t *n, const char *chain) {
     .meta = (const uint8_t(*)[ST_ADDR_LEN])f->meta,
     .nmeta = 1,
     .gc_grace_ms = GRACE,
+    .reserve_bytes = n->reserve,
     .send = hook_send,
     .ban = hook_ban,
     .ud = n,
@@ -558,6 +560,59 @@ static void test_offer_refusals(void **state) {
   node_engine(f, n, NULL);
   send_offer(n, f->other, 6, &sl);
   expect_ack(n, f->other, 6, ST_ECONFIG, 0);
+  slice_free(&sl);
+}
+
+/* A node refuses slices that would leave less free disk than it keeps
+ * (the offer's answer says how much), and takes them with room. */
+static void test_offer_no_room(void **state) {
+  fix_t *f = *state;
+  tnode_t *n = &f->a;
+  st_res__stats_t st;
+  slice_t sl;
+  uint64_t avail = 0;
+
+  slice_make(&sl, 2 * BLK + 1);
+  assert_int_equal(st_slice_store_avail(n->s, &avail), 0);
+  assert_true(avail > 0);
+  st_res__close(n->e, on_closed, n);
+  assert_int_equal(n->closed, 1);
+  n->closed = 0;
+  n->reserve = avail + (1ull << 30); /* more than the disk has free */
+  node_engine(f, n, CHAIN);
+  send_offer(n, f->other, 1, &sl);
+  assert_int_equal(n->nout, 1);
+  Stratos__Storage__SliceAck *a = ack_at(n, 0, f->other);
+  assert_int_equal(a->code, ST_EFULL);
+  assert_non_null(a->log);
+  assert_non_null(strstr(a->log, "not enough free disk"));
+  stratos__storage__slice_ack__free_unpacked(a, NULL);
+  clear_out(n);
+  stats(n, &st);
+  assert_int_equal(st.xfers, 0);
+  assert_int_equal(st_slice_info(n->s, sl.root, &(st_slice_info_t){0}, NULL), ST_ENOENT);
+  /* With room: accepted. */
+  st_res__close(n->e, on_closed, n);
+  n->closed = 0;
+  n->reserve = 0;
+  node_engine(f, n, CHAIN);
+  send_offer(n, f->other, 2, &sl);
+  expect_ack(n, f->other, 2, 0, 0);
+  slice_free(&sl);
+
+  /* A repair pull without room is refused: nothing asked, nothing kept. */
+  tnode_t *b = &f->b;
+  slice_make(&sl, 3 * BLK);
+  upload(f, &f->a, f->other, 3, &sl);
+  st_res__close(b->e, on_closed, b);
+  b->closed = 0;
+  b->reserve = avail + (1ull << 30);
+  node_engine(f, b, CHAIN);
+  send_pull(b, f->meta, &sl, f->a.addr, NULL);
+  stats(b, &st);
+  assert_int_equal(st.pulls, 0);
+  assert_int_equal(b->nout, 0);
+  assert_int_equal(st_slice_info(b->s, sl.root, &(st_slice_info_t){0}, NULL), ST_ENOENT);
   slice_free(&sl);
 }
 
@@ -1324,6 +1379,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_upload, setup, teardown),
     cmocka_unit_test_setup_teardown(test_offer_stored, setup, teardown),
     cmocka_unit_test_setup_teardown(test_offer_refusals, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_offer_no_room, setup, teardown),
     cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
     cmocka_unit_test_setup_teardown(test_data_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(test_offer_again, setup, teardown),
