@@ -62,7 +62,7 @@ enum st_res_frame {
 
 #define ST_RES_DATA_HDR 12
 #define ST_RES_BLOCK_HDR 12
-#define ST_RES_WINDOW 16
+#define ST_RES_WINDOW 32
 #define ST_RES_ACK_EVERY 4
 #define ST_RES_IDLE_MS 30000
 /* A SliceCheck names at most this many roots. */

@@ -35,11 +35,11 @@
 #define CTYPE_MAX 127
 #define COMMIT_TIMEOUT_MS 60000
 /* Blocks in flight to one holder across every transfer of every upload:
- * half the P2P send queue (ST_NET__SENDQ_MAX, 16 MiB), so that parallel
+ * 12 MiB, within the P2P send queue (ST_NET__SENDQ_MAX, 16 MiB), so that parallel
  * uploads never fill it (a full queue drops frames, and a holder missing
  * a block refuses the rest of its transfer). Each live transfer to the
  * holder gets an equal share, at least ST_RES_ACK_EVERY blocks. */
-#define PEER_BUDGET 32
+#define PEER_BUDGET 48
 
 typedef struct upload upload_t;
 typedef struct slice slice_t;
