@@ -38,7 +38,8 @@
  * 12 MiB, within the P2P send queue (ST_NET__SENDQ_MAX, 16 MiB), so that parallel
  * uploads never fill it (a full queue drops frames, and a holder missing
  * a block refuses the rest of its transfer). Each live transfer to the
- * holder gets an equal share, at least ST_RES_ACK_EVERY blocks. */
+ * holder gets an equal share, at least ST_RES_ACK_EVERY blocks, sent in
+ * whole groups of ST_RES_ACK_EVERY. */
 #define PEER_BUDGET 48
 
 typedef struct upload upload_t;
@@ -50,6 +51,7 @@ typedef struct holder {
   uint64_t xfer;
   uint32_t sent, acked;
   bool accepted, done, failed;
+  bool again;                   /* the holder is busy: offer again on the tick */
   uint64_t last_ms;
   uint8_t sig[ST_SIG_LEN];
 } holder_t;
@@ -390,9 +392,21 @@ static void pump_one(holder_t *h, uint32_t share, uint32_t *load) {
   upload_t *u = s->u;
   if (!live(h))
     return;
-  if (h->sent < s->nblocks && h->sent == h->acked && *load >= PEER_BUDGET)
-    h->last_ms = now_ms(); /* waiting for other transfers, not for the holder */
-  while (h->sent < s->nblocks && h->sent - h->acked < share && *load < PEER_BUDGET) {
+  while (h->sent < s->nblocks && h->sent - h->acked < share) {
+    /* Blocks go in whole groups of ST_RES_ACK_EVERY (the last group of
+     * a slice may be short: its answer is the receipt), each started only
+     * if it fits the holder's budget whole: every block in flight is
+     * then answered, and no mix of half-sent groups can hold the budget
+     * with no ack on its way. */
+    if (h->sent % ST_RES_ACK_EVERY == 0) {
+      uint32_t group = s->nblocks - h->sent < ST_RES_ACK_EVERY ? s->nblocks - h->sent
+                                                                : ST_RES_ACK_EVERY;
+      if (*load + group > PEER_BUDGET) {
+        if (h->sent == h->acked)
+          h->last_ms = now_ms(); /* waiting for other transfers, not for the holder */
+        return;
+      }
+    }
     uint8_t hdr[ST_RES_DATA_HDR];
     uint64_t boff = (uint64_t)h->sent * ST_FILE_BLOCK;
     uint64_t blen = s->len - boff < ST_FILE_BLOCK ? s->len - boff : ST_FILE_BLOCK;
@@ -418,6 +432,7 @@ static void pump_peer(st_gw_files_t *f, const uint8_t node[ST_ADDR_LEN]) {
   size_t sending;
   uint32_t load = peer_load(f, peer, &sending);
   uint32_t share = PEER_BUDGET / (uint32_t)(sending ? sending : 1);
+  share -= share % ST_RES_ACK_EVERY; /* whole groups */
   if (share < ST_RES_ACK_EVERY)
     share = ST_RES_ACK_EVERY;
   if (share > ST_RES_WINDOW)
@@ -535,7 +550,11 @@ void st_gw__upload_on_ack(st_gw_files_t *f, const uint8_t peer[ST_ADDR_LEN], con
     return;
   }
   h->last_ms = now_ms();
-  if (a->code != 0) {
+  if (!h->accepted && (a->code == ST_EAGAIN || a->code == ST_ELOCKED)) {
+    /* Busy (its transfer limit, or the same slice being written there
+     * for another upload): alive, so offered again, not replaced. */
+    h->again = true;
+  } else if (a->code != 0) {
     char why[160];
     snprintf(why, sizeof(why), "refused (%s%s%s)", st_errname(a->code), a->log ? ": " : "",
              a->log ? a->log : "");
@@ -680,10 +699,16 @@ static void on_tick(uv_timer_t *t) {
         continue;
       /* last_ms may be later than now: pumping one transfer refreshes
        * the others waiting for the same holder's budget. */
-      if (now > h->last_ms && now - h->last_ms > HOLDER_SILENCE_MS)
+      if (now > h->last_ms && now - h->last_ms > HOLDER_SILENCE_MS) {
         holder_failed(h, "silent");
-      else
+      } else if (h->again) {
+        h->again = false;
+        h->xfer = st_gw__next_id(u->f);
+        if (offer(h) != 0)
+          holder_failed(h, "cannot offer the slice again");
+      } else {
         pump(h); /* blocks a full queue refused */
+      }
     }
   }
 }

@@ -256,9 +256,9 @@ void st_res__on_offer(st_res__eng_t *e, const st_net_frame_t *f) {
   xfer_count(e, f->peer, &all, &mine);
   if (all >= ST_RES__XFER_MAX || mine >= ST_RES__XFER_PEER_MAX) {
     st_slice_write_abort(w);
-    snprintf(log, sizeof(log), "too many transfers open (%zu here, %zu from this peer)", all,
-             mine);
-    refuse(e, f, o->xfer, ST_EFULL, log);
+    snprintf(log, sizeof(log), "too many transfers open (%zu here, %zu from this peer); offer "
+                               "again later", all, mine);
+    refuse(e, f, o->xfer, ST_EAGAIN, log);
     goto out;
   }
   if ((rc = st_res__room(e, o->size, log, sizeof(log))) != 0) {

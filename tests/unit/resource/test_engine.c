@@ -635,13 +635,13 @@ static void test_limits(void **state) {
     }
     if (p == 0) {
       send_offer(n, peer, 1000, &sl[ST_RES__XFER_MAX]);
-      expect_ack(n, peer, 1000, ST_EFULL, 0);
+      expect_ack(n, peer, 1000, ST_EAGAIN, 0);
     }
   }
   stats(n, &st);
   assert_int_equal(st.xfers, ST_RES__XFER_MAX);
   send_offer(n, f->other, 1001, &sl[ST_RES__XFER_MAX + 1]);
-  expect_ack(n, f->other, 1001, ST_EFULL, 0);
+  expect_ack(n, f->other, 1001, ST_EAGAIN, 0);
   /* A peer that leaves frees its places, without answers. */
   memset(peer, 0x40, sizeof(peer));
   st_res__peer_down(n->e, peer);
