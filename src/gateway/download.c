@@ -159,6 +159,7 @@ typedef struct vjob {
   uint64_t g;
   const uint8_t *data;
   size_t len;
+  uint8_t want[ST_HASH_LEN];       /* from the slice's list when the job began */
   uint8_t hash[ST_HASH_LEN];
 } vjob_t;
 
@@ -832,7 +833,7 @@ static void begin(dl_t *d) {
  * would cost more than the hash. */
 #define INLINE_HASH (16u << 10)
 
-static void verify_done(dl_t *d, slot_t *s, const uint8_t hash[ST_HASH_LEN]);
+static void verify_done(dl_t *d, slot_t *s, bool ok);
 
 static void vjob_work(uv_work_t *w) {
   vjob_t *j = w->data;
@@ -853,7 +854,7 @@ static void vjob_done(uv_work_t *w, int status) {
   if (s->g == j->g && s->checking && s->data == j->data) {
     s->checking = false;
     if (status == 0 && alive(d)) {
-      verify_done(d, s, j->hash);
+      verify_done(d, s, memcmp(j->hash, j->want, ST_HASH_LEN) == 0);
       send_ready(d);
     }
   }
@@ -863,8 +864,10 @@ static void vjob_done(uv_work_t *w, int status) {
 }
 
 /* Checks a slot whose block came, once its slice's hash list is here:
- * its hash is taken on the thread pool (both cores hash while the loop
- * receives and sends), and verify_done judges it. */
+ * a block of the wrong length fails at once; else its hash is taken on
+ * the thread pool (both cores hash while the loop receives and sends)
+ * against the list's entry, copied into the job, and verify_done judges
+ * it. */
 static void verify(dl_t *d, slot_t *s) {
   if (!s->data || s->verified || s->checking)
     return;
@@ -873,10 +876,18 @@ static void verify(dl_t *d, slot_t *s) {
   hlist_t *h = hl_get(d, si, ds);
   if (!h)
     return;
+  uint32_t b = (uint32_t)(s->g % d->bps);
+  uint64_t blen = slice_len(d->rec, si) - (uint64_t)b * ST_FILE_BLOCK;
+  if (blen > ST_FILE_BLOCK)
+    blen = ST_FILE_BLOCK;
+  if (b >= h->nblocks || s->len != blen) {
+    verify_done(d, s, false);
+    return;
+  }
   if (s->len <= INLINE_HASH) {
     uint8_t hash[ST_HASH_LEN];
     st_merkle_leaf(s->data, s->len, hash);
-    verify_done(d, s, hash);
+    verify_done(d, s, memcmp(hash, h->hashes[b], ST_HASH_LEN) == 0);
     return;
   }
   vjob_t *j = calloc(1, sizeof(*j));
@@ -887,26 +898,19 @@ static void verify(dl_t *d, slot_t *s) {
   j->g = s->g;
   j->data = s->data;
   j->len = s->len;
+  memcpy(j->want, h->hashes[b], ST_HASH_LEN);
   s->checking = true;
   d->works++;
   uv_queue_work(d->f->node->loop, &j->work, vjob_work, vjob_done);
 }
 
-/* The block of slot s hashed to hash: sent on, or asked of another
- * holder and its holder reported. Its slice's hash list may have been
- * evicted from the cache while the worker hashed: then it is asked
- * again and the block checked once it is back. */
-static void verify_done(dl_t *d, slot_t *s, const uint8_t hash[ST_HASH_LEN]) {
+/* The block of slot s matched its hash list entry (ok) and is sent on,
+ * or did not and is asked of another holder, its holder reported. */
+static void verify_done(dl_t *d, slot_t *s, bool ok) {
   uint64_t si = s->g / d->bps;
   dslice_t *ds = slice_of(d, si);
-  hlist_t *h = hl_get(d, si, ds);
-  if (!h)
-    return; /* verify() runs again when the list is back (or on the tick) */
   uint32_t b = (uint32_t)(s->g % d->bps);
-  uint64_t blen = slice_len(d->rec, si) - (uint64_t)b * ST_FILE_BLOCK;
-  if (blen > ST_FILE_BLOCK)
-    blen = ST_FILE_BLOCK;
-  if (b < h->nblocks && memcmp(hash, h->hashes[b], ST_HASH_LEN) == 0 && s->len == blen) {
+  if (ok) {
     s->verified = true;
     cache_put(fx(d->f), d->rec->slices[si].data, b, s->data, s->len);
     rcpt_note(d, s->holder, s->len);
@@ -1067,6 +1071,7 @@ static void on_tick(uv_timer_t *t) {
         for (size_t i = 0; i < ds->nholders; i++)
           if (memcmp(ds->holders[i], s->holder, ST_ADDR_LEN) == 0)
             s->tried[i] = 1;
+        s->req = 0; /* counted out above */
         ask_one(d, s);
       }
     }
@@ -1370,6 +1375,8 @@ void st_gw__downloads_free(st_gw_files_t *f) {
     rcpt_final(d);
     x->list = d->next;
     d->orphan = true;
+    d->gone = d->dead = true; /* nothing of it runs again but the jobs */
+    d->req = NULL;
   }
   for (size_t i = 0; i < HASH_CACHE; i++)
     free(x->cache[i].hashes);

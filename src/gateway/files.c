@@ -152,7 +152,9 @@ int st_gw__authorize(st_gw_files_t *f, h2o_req_t *req, const char *method, const
     /* Distinct times: two requests the same in method, path, time and
      * length would be one request to the meta chain (it acts once). */
     uint64_t t = now_ms();
-    f->last_sign_ms = t > f->last_sign_ms ? t : f->last_sign_ms + 1;
+    /* (Back to the clock if it stepped back more than a second.) */
+    f->last_sign_ms = t > f->last_sign_ms || f->last_sign_ms - t > 1000 ? t
+                                                                        : f->last_sign_ms + 1;
     if (st_reqauth_sign(&f->wallet, f->node->chain_id, method, path, f->last_sign_ms, length,
                         &who->auth) != 0) {
       snprintf(msg, cap, "cannot sign the request");

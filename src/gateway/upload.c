@@ -34,6 +34,9 @@
 #define NAME_MAX_BYTES 255
 #define CTYPE_MAX 127
 #define COMMIT_TIMEOUT_MS 60000
+/* A holder that keeps answering "busy" is replaced after this long. */
+#define HOLDER_BUSY_MS 60000
+#define DEBT_MS 2000
 /* Blocks in flight to one holder across every transfer of every upload:
  * 12 MiB, within the P2P send queue (ST_NET__SENDQ_MAX, 16 MiB), so that parallel
  * uploads never fill it (a full queue drops frames, and a holder missing
@@ -52,6 +55,7 @@ typedef struct holder {
   uint32_t sent, acked;
   bool accepted, done, failed;
   bool again;                   /* the holder is busy: offer again on the tick */
+  uint64_t busy_since;          /* its first busy answer (0: none) */
   uint64_t last_ms;
   uint8_t sig[ST_SIG_LEN];
 } holder_t;
@@ -112,13 +116,23 @@ struct upload {
   struct upload *next;
 };
 
+/* Blocks of transfers given up while they may still sit in a holder's
+ * send queue: counted in its budget for DEBT_MS more. */
+typedef struct debt {
+  uint8_t node[ST_ADDR_LEN];
+  uint32_t blocks;
+  uint64_t until_ms;
+} debt_t;
+
 typedef struct st_gw__uploads {
   upload_t *list;
+  debt_t *debts;
+  size_t ndebts, cap;
 } uploads_t;
 
 static uint64_t now_ms(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
+  clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
@@ -128,9 +142,48 @@ static uploads_t *ups(st_gw_files_t *f) {
   return f->up;
 }
 
+/* The blocks still owed to node's budget, forgetting expired debts. */
+static uint32_t debt_of(uploads_t *l, const uint8_t node[ST_ADDR_LEN]) {
+  uint64_t now = now_ms();
+  uint32_t n = 0;
+  for (size_t i = 0; i < l->ndebts;) {
+    if (l->debts[i].until_ms <= now) {
+      l->debts[i] = l->debts[--l->ndebts];
+      continue;
+    }
+    if (memcmp(l->debts[i].node, node, ST_ADDR_LEN) == 0)
+      n += l->debts[i].blocks;
+    i++;
+  }
+  return n;
+}
+
+/* Transfer h is given up with blocks in flight: they count for a while. */
+static void abandon(holder_t *h) {
+  upload_t *u = h->s->u;
+  if (u->orphan || !h->accepted || h->done || h->sent <= h->acked)
+    return;
+  uploads_t *l = ups(u->f);
+  if (l->ndebts == l->cap) {
+    size_t nc = l->cap ? 2 * l->cap : 8;
+    debt_t *nd = realloc(l->debts, nc * sizeof(*nd));
+    if (!nd)
+      abort();
+    l->debts = nd;
+    l->cap = nc;
+  }
+  debt_t *d = &l->debts[l->ndebts++];
+  memcpy(d->node, h->node, ST_ADDR_LEN);
+  d->blocks = h->sent - h->acked;
+  d->until_ms = now_ms() + DEBT_MS;
+}
+
 /* ---- ending ---- */
 
 static void free_slice(slice_t *s) {
+  for (size_t i = 0; s->transferring && i < s->nh; i++)
+    if (!s->h[i].failed)
+      abandon(&s->h[i]);
   free(s->data);
   free(s->hashes);
   s->data = NULL;
@@ -367,7 +420,7 @@ static bool live(const holder_t *h) { return h->accepted && !h->done && !h->fail
 /* The blocks in flight to node across every upload, and the number of
  * live transfers to it that still have blocks to send. */
 static uint32_t peer_load(st_gw_files_t *f, const uint8_t node[ST_ADDR_LEN], size_t *sending) {
-  uint32_t load = 0;
+  uint32_t load = debt_of(ups(f), node);
   *sending = 0;
   for (upload_t *u = ups(f)->list; u; u = u->next)
     for (size_t i = 0; i < ACTIVE_SLICES && !u->finished; i++) {
@@ -514,6 +567,7 @@ static void holder_failed(holder_t *h, const char *why) {
   slice_t *s = h->s;
   upload_t *u = s->u;
   char a[ST_ADDR_STR_MAX];
+  abandon(h);
   h->failed = true;
   st_addr_encode(ST_HRP_NODE, h->node, a, sizeof(a));
   ST_INFO("gateway", "holder %s dropped from slice %llu: %s", a, (unsigned long long)s->index,
@@ -550,9 +604,13 @@ void st_gw__upload_on_ack(st_gw_files_t *f, const uint8_t peer[ST_ADDR_LEN], con
     return;
   }
   h->last_ms = now_ms();
-  if (!h->accepted && (a->code == ST_EAGAIN || a->code == ST_ELOCKED)) {
+  if (!h->accepted && (a->code == ST_EAGAIN || a->code == ST_ELOCKED) &&
+      (!h->busy_since || h->last_ms - h->busy_since < HOLDER_BUSY_MS)) {
     /* Busy (its transfer limit, or the same slice being written there
-     * for another upload): alive, so offered again, not replaced. */
+     * for another upload): alive, so offered again, not replaced, for a
+     * while. */
+    if (!h->busy_since)
+      h->busy_since = h->last_ms;
     h->again = true;
   } else if (a->code != 0) {
     char why[160];
@@ -986,6 +1044,7 @@ void st_gw__uploads_free(st_gw_files_t *f) {
     u->req = NULL;
     finish(u, 503, NULL, "the node is stopping");
   }
+  free(f->up->debts);
   free(f->up);
   f->up = NULL;
 }

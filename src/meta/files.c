@@ -873,8 +873,10 @@ static int slice_release(st_chain__overlay_t *ov, const uint8_t root[ST_HASH_LEN
   return rc;
 }
 
-/* A deleted file's share links go with it: uploading the same bytes
- * again does not bring them back. */
+/* A deleted file's share links are revoked with it (their records stay,
+ * so that no one can take a link someone already handed out, and 410
+ * answers them): uploading the same bytes again does not bring them
+ * back. */
 static int drop_links(st_chain__overlay_t *ov, const uint8_t root[ST_HASH_LEN],
                       const uint8_t owner[ST_ADDR_LEN]) {
   uint8_t pre[1 + ST_HASH_LEN + ST_ADDR_LEN], kl[1 + LINK_LEN];
@@ -882,12 +884,28 @@ static int drop_links(st_chain__overlay_t *ov, const uint8_t root[ST_HASH_LEN],
   size_t pl = key2(pre, ST_META__K_SHARE_OF, root, ST_HASH_LEN, owner, ST_ADDR_LEN);
   int rc = st_chain__ov_collect(ov, ST_META__SP_REC, pre, pl, ST_CHAIN__NOT_DUE, 0, &rs);
   for (size_t i = 0; rc == 0 && i < rs.n; i++) {
+    const uint8_t *v;
+    size_t n;
     if (rs.v[i].klen != pl + LINK_LEN) {
       rc = ST_ECORRUPT;
       break;
     }
-    rc = st_chain__ov_del(ov, ST_META__SP_REC, kl,
-                          key2(kl, ST_META__K_SHARE, rs.v[i].key + pl, LINK_LEN, NULL, 0));
+    size_t k = key2(kl, ST_META__K_SHARE, rs.v[i].key + pl, LINK_LEN, NULL, 0);
+    rc = st_chain__ov_read(ov, ST_META__SP_REC, kl, k, &v, &n);
+    if (rc == 0) {
+      Stratos__Storage__ShareRecord *r = stratos__storage__share_record__unpack(NULL, n, v);
+      if (!r) {
+        rc = ST_ECORRUPT;
+        break;
+      }
+      if (!r->revoked) {
+        r->revoked = true;
+        rc = put_msg(ov, kl, k, &r->base);
+      }
+      stratos__storage__share_record__free_unpacked(r, NULL);
+    } else if (rc == ST_ENOENT) {
+      rc = 0;
+    }
     if (rc == 0)
       rc = st_chain__ov_del(ov, ST_META__SP_REC, rs.v[i].key, rs.v[i].klen);
   }

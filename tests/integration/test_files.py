@@ -1124,8 +1124,8 @@ class FilesTest(NodeTestCase):
         wait_for("the revoked link to answer 410",
                  lambda: self.req("GET", "/s/" + link)[0] == 410, 30, 0.5)
 
-        # Deleting a file takes its links; the same bytes uploaded again do
-        # not bring them back.
+        # Deleting a file revokes its links; the same bytes uploaded again
+        # do not bring them back.
         data = os.urandom(5000)
         doc, _ = self.put(data)
         link = self.share(doc["id"], {})["link"]
@@ -1134,10 +1134,10 @@ class FilesTest(NodeTestCase):
         status, _, body = self.req("DELETE", "/v1/files/" + doc["id"], headers=self.auth)
         self.assertEqual(status, 200, body)
         status, _, body = self.req("GET", "/s/" + link)
-        self.expect_error(status, body, 404)
+        self.expect_error(status, body, 410)
         self.put(data)
         status, _, body = self.req("GET", "/s/" + link)
-        self.expect_error(status, body, 404)
+        self.expect_error(status, body, 410)
 
     # -- bad input -----------------------------------------------------------
 

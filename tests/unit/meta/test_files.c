@@ -812,7 +812,7 @@ static void test_shared_slices_and_delete(void **state) {
 
 static void test_share_unshare(void **state) {
   fx_t *f = *state;
-  tfile_t t;
+  tfile_t t, t2;
   char log[ST_META__LOG_MAX];
   uint8_t *body, link[16], link2[16];
   memset(link, 0xab, sizeof(link));
@@ -865,12 +865,22 @@ static void test_share_unshare(void **state) {
   assert_true(has_rec(f, ST_META__K_SHARE_OF, t.root, ST_HASH_LEN, of, sizeof(of)));
   n = del_body(f, 0, t.root, &body);
   assert_int_equal(run_op(f, body, n, log, sizeof(log)), 0);
-  st_buf_reset(&b);
-  assert_int_equal(st_meta_share_get(&f->node, link, &b), ST_ENOENT);
-  assert_int_equal(st_meta_share_get(&f->node, link2, &b), ST_ENOENT);
   assert_false(has_rec(f, ST_META__K_SHARE_OF, t.root, ST_HASH_LEN, of, sizeof(of)));
   assert_int_equal(add(f, &a, log, sizeof(log)), 0);
-  assert_int_equal(st_meta_share_get(&f->node, link2, &b), ST_ENOENT);
+  for (int i = 0; i < 2; i++) {
+    st_buf_reset(&b);
+    assert_int_equal(st_meta_share_get(&f->node, i ? link2 : link, &b), 0);
+    r = stratos__storage__share_record__unpack(NULL, b.len, b.data);
+    assert_non_null(r);
+    assert_true(r->revoked);
+    stratos__storage__share_record__free_unpacked(r, NULL);
+  }
+  /* The link stays taken: no one (the owner included) shares it again. */
+  make_file(&t2, 50000, 9);
+  addspec_t a2 = {.tf = &t2, .wallet = 1, .replicas = 1, .holders = {0}, .nh = 1};
+  assert_int_equal(add(f, &a2, log, sizeof(log)), 0);
+  n = share_body(f, 1, t2.root, link2, &body);
+  assert_int_equal(run_op(f, body, n, log, sizeof(log)), ST_EEXIST);
   st_buf_free(&b);
 }
 
