@@ -873,39 +873,48 @@ static int slice_release(st_chain__overlay_t *ov, const uint8_t root[ST_HASH_LEN
   return rc;
 }
 
-/* A deleted file's share links are revoked with it (their records stay,
- * so that no one can take a link someone already handed out, and 410
- * answers them): uploading the same bytes again does not bring them
- * back. */
+/* Marks share link `link` revoked (its record stays: a link id handed out
+ * is never taken again). owner, when not NULL, must be the link's owner:
+ * ST_EPERM otherwise; ST_ENOENT when there is no such link. */
+static int link_revoke(st_chain__overlay_t *ov, const uint8_t link[LINK_LEN],
+                       const uint8_t *owner) {
+  uint8_t k[1 + LINK_LEN];
+  const uint8_t *v;
+  size_t n;
+  size_t kl = key2(k, ST_META__K_SHARE, link, LINK_LEN, NULL, 0);
+  int rc = st_chain__ov_read(ov, ST_META__SP_REC, k, kl, &v, &n);
+  if (rc != 0)
+    return rc;
+  Stratos__Storage__ShareRecord *r = stratos__storage__share_record__unpack(NULL, n, v);
+  if (!r)
+    return ST_ECORRUPT;
+  if (owner &&
+      (r->owner.len != ST_ADDR_LEN || memcmp(r->owner.data, owner, ST_ADDR_LEN) != 0)) {
+    rc = ST_EPERM;
+  } else if (!r->revoked) {
+    r->revoked = true;
+    rc = put_msg(ov, k, kl, &r->base);
+  }
+  stratos__storage__share_record__free_unpacked(r, NULL);
+  return rc;
+}
+
+/* A deleted file's share links are revoked with it: uploading the same
+ * bytes again does not bring them back, and 410 answers them. */
 static int drop_links(st_chain__overlay_t *ov, const uint8_t root[ST_HASH_LEN],
                       const uint8_t owner[ST_ADDR_LEN]) {
-  uint8_t pre[1 + ST_HASH_LEN + ST_ADDR_LEN], kl[1 + LINK_LEN];
+  uint8_t pre[1 + ST_HASH_LEN + ST_ADDR_LEN];
   st_chain__recs_t rs;
   size_t pl = key2(pre, ST_META__K_SHARE_OF, root, ST_HASH_LEN, owner, ST_ADDR_LEN);
   int rc = st_chain__ov_collect(ov, ST_META__SP_REC, pre, pl, ST_CHAIN__NOT_DUE, 0, &rs);
   for (size_t i = 0; rc == 0 && i < rs.n; i++) {
-    const uint8_t *v;
-    size_t n;
     if (rs.v[i].klen != pl + LINK_LEN) {
       rc = ST_ECORRUPT;
       break;
     }
-    size_t k = key2(kl, ST_META__K_SHARE, rs.v[i].key + pl, LINK_LEN, NULL, 0);
-    rc = st_chain__ov_read(ov, ST_META__SP_REC, kl, k, &v, &n);
-    if (rc == 0) {
-      Stratos__Storage__ShareRecord *r = stratos__storage__share_record__unpack(NULL, n, v);
-      if (!r) {
-        rc = ST_ECORRUPT;
-        break;
-      }
-      if (!r->revoked) {
-        r->revoked = true;
-        rc = put_msg(ov, kl, k, &r->base);
-      }
-      stratos__storage__share_record__free_unpacked(r, NULL);
-    } else if (rc == ST_ENOENT) {
+    rc = link_revoke(ov, rs.v[i].key + pl, NULL);
+    if (rc == ST_ENOENT)
       rc = 0;
-    }
     if (rc == 0)
       rc = st_chain__ov_del(ov, ST_META__SP_REC, rs.v[i].key, rs.v[i].klen);
   }
@@ -1029,9 +1038,7 @@ static bool link_path_alt(const char *got, const char *want) {
 static int op_unshare(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
                       const Stratos__Storage__ShareRevoke *s, char *log, size_t cap) {
   char lh[2 * LINK_LEN + 1], path[8 + 2 * LINK_LEN];
-  uint8_t owner[ST_ADDR_LEN], k[1 + LINK_LEN];
-  const uint8_t *v;
-  size_t n;
+  uint8_t owner[ST_ADDR_LEN];
   if (s->link.len != LINK_LEN) {
     snprintf(log, cap, "a link is %d bytes", LINK_LEN);
     return ST_EINVAL;
@@ -1043,23 +1050,11 @@ static int op_unshare(st_meta_t *m, st_chain__overlay_t *ov, st_meta__blk_t *b,
     rc = req_use(ov, s->auth, log, cap);
   if (rc != 0)
     return rc;
-  size_t kl = key2(k, ST_META__K_SHARE, s->link.data, LINK_LEN, NULL, 0);
-  rc = st_chain__ov_read(ov, ST_META__SP_REC, k, kl, &v, &n);
+  rc = link_revoke(ov, s->link.data, owner);
   if (rc == ST_ENOENT)
     snprintf(log, cap, "no share link %s", lh);
-  if (rc != 0)
-    return rc;
-  Stratos__Storage__ShareRecord *r = stratos__storage__share_record__unpack(NULL, n, v);
-  if (!r)
-    return ST_ECORRUPT;
-  if (r->owner.len != ST_ADDR_LEN || memcmp(r->owner.data, owner, ST_ADDR_LEN) != 0) {
+  else if (rc == ST_EPERM)
     snprintf(log, cap, "only the owner of link %s may revoke it", lh);
-    rc = ST_EPERM;
-  } else {
-    r->revoked = true;
-    rc = put_msg(ov, k, kl, &r->base);
-  }
-  stratos__storage__share_record__free_unpacked(r, NULL);
   return rc;
 }
 

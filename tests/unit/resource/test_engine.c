@@ -175,6 +175,17 @@ static void node_engine(fix_t *f, tnode_t *n, const char *chain) {
   assert_int_equal(st_res__new(&cfg, &n->e), 0);
 }
 
+static void on_closed(void *ud) { ((tnode_t *)ud)->closed++; }
+
+/* Closes n's engine and makes a new one (the store stays). */
+static void node_restart(fix_t *f, tnode_t *n, const char *chain, uint64_t reserve) {
+  st_res__close(n->e, on_closed, n);
+  assert_int_equal(n->closed, 1);
+  n->closed = 0;
+  n->reserve = reserve;
+  node_engine(f, n, chain);
+}
+
 static void node_open(fix_t *f, tnode_t *n, const char *name) {
   st_store_opts_t o = {.map_size = 64u << 20, .no_sync = true};
   char db[PATH_MAX + 8], sl[PATH_MAX + 8];
@@ -192,7 +203,6 @@ static void node_open(fix_t *f, tnode_t *n, const char *name) {
   node_engine(f, n, CHAIN);
 }
 
-static void on_closed(void *ud) { ((tnode_t *)ud)->closed++; }
 
 static void node_close(fix_t *f, tnode_t *n) {
   if (n->e) {
@@ -554,10 +564,7 @@ static void test_offer_refusals(void **state) {
   assert_int_equal(st_slice_info(n->s, sl.root, &(st_slice_info_t){0}, NULL), ST_ENOENT);
 
   /* Without a meta chain id no receipt can be signed: refused. */
-  st_res__close(n->e, on_closed, n);
-  assert_int_equal(n->closed, 1);
-  n->closed = 0;
-  node_engine(f, n, NULL);
+  node_restart(f, n, NULL, 0);
   send_offer(n, f->other, 6, &sl);
   expect_ack(n, f->other, 6, ST_ECONFIG, 0);
   slice_free(&sl);
@@ -575,11 +582,7 @@ static void test_offer_no_room(void **state) {
   slice_make(&sl, 2 * BLK + 1);
   assert_int_equal(st_slice_store_avail(n->s, &avail), 0);
   assert_true(avail > 0);
-  st_res__close(n->e, on_closed, n);
-  assert_int_equal(n->closed, 1);
-  n->closed = 0;
-  n->reserve = avail + (1ull << 30); /* more than the disk has free */
-  node_engine(f, n, CHAIN);
+  node_restart(f, n, CHAIN, avail + (1ull << 30)); /* more than the disk has free */
   send_offer(n, f->other, 1, &sl);
   assert_int_equal(n->nout, 1);
   Stratos__Storage__SliceAck *a = ack_at(n, 0, f->other);
@@ -592,10 +595,7 @@ static void test_offer_no_room(void **state) {
   assert_int_equal(st.xfers, 0);
   assert_int_equal(st_slice_info(n->s, sl.root, &(st_slice_info_t){0}, NULL), ST_ENOENT);
   /* With room: accepted. */
-  st_res__close(n->e, on_closed, n);
-  n->closed = 0;
-  n->reserve = 0;
-  node_engine(f, n, CHAIN);
+  node_restart(f, n, CHAIN, 0);
   send_offer(n, f->other, 2, &sl);
   expect_ack(n, f->other, 2, 0, 0);
   slice_free(&sl);
@@ -604,10 +604,7 @@ static void test_offer_no_room(void **state) {
   tnode_t *b = &f->b;
   slice_make(&sl, 3 * BLK);
   upload(f, &f->a, f->other, 3, &sl);
-  st_res__close(b->e, on_closed, b);
-  b->closed = 0;
-  b->reserve = avail + (1ull << 30);
-  node_engine(f, b, CHAIN);
+  node_restart(f, b, CHAIN, avail + (1ull << 30));
   send_pull(b, f->meta, &sl, f->a.addr, NULL);
   stats(b, &st);
   assert_int_equal(st.pulls, 0);
